@@ -1,5 +1,67 @@
-// Placeholder owned by the agent core; replaced by the daemon entry point.
-export async function runCommand(_args: string[]): Promise<number> {
-  process.stderr.write('etcd-agent run: not implemented yet\n');
-  return 1;
+import { resolve } from 'node:path';
+import { createNotifier } from '../../systemd/notify.js';
+import { createLogger } from '../../util/log.js';
+import { Agent } from '../agent.js';
+import { loadConfigDetailed } from '../config/index.js';
+import { chooseServiceManager } from '../service-manager-choice.js';
+import { defaultIo, parseCommandArgs, reportError, wantsHelp, type CliIo } from './args.js';
+import { packageVersion } from './version.js';
+
+export const RUN_USAGE = `Usage: etcd-agent run [--config PATH]
+
+Runs the agent daemon in the foreground: discovery, election of the CA holder,
+enrollment, etcd configuration and supervision, and the local status API.
+Logs are JSON lines on stderr. SIGTERM or SIGINT stops it cleanly.
+
+Options:
+  --config PATH   agent config (default /etc/etcd-agent/config.yaml, or $ETCD_AGENT_CONFIG)
+`;
+
+/** `etcd-agent run`: resolves when the agent has stopped after a signal. */
+export async function runCommand(args: string[], io: CliIo = defaultIo()): Promise<number> {
+  if (wantsHelp(args)) {
+    io.stdout.write(RUN_USAGE);
+    return 0;
+  }
+  const notifier = createNotifier(io.env);
+  let agent: Agent | undefined;
+  try {
+    const { values } = parseCommandArgs('run', args, { config: { type: 'string' } });
+    const { config, warnings } = await loadConfigDetailed({
+      env: io.env,
+      ...(values.config !== undefined ? { path: resolve(io.cwd, values.config) } : {}),
+    });
+    const logger = createLogger({ level: config.log.level });
+    for (const w of warnings) logger.warn({ component: 'config', key: w.key }, w.message);
+    const serviceManager = chooseServiceManager(config.serviceManager, logger);
+    agent = new Agent({ config, logger, version: packageVersion(), serviceManager });
+    agent.onPhase((phase, reason) => notifier.status(`${phase}: ${reason}`));
+    await agent.start();
+    notifier.ready();
+    const running = agent;
+    notifier.startWatchdog(() => running.loopAlive());
+    await waitForSignal();
+    logger.info({ component: 'agent' }, 'stopping on signal');
+    notifier.stopping();
+    await running.stop();
+    return 0;
+  } catch (err) {
+    notifier.status(`failed: ${err instanceof Error ? err.message : String(err)}`);
+    await agent?.stop().catch(() => undefined);
+    return reportError(io, err);
+  } finally {
+    notifier.close();
+  }
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolveSignal) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolveSignal(signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
 }

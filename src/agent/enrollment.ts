@@ -1,0 +1,75 @@
+import { createPublicKey } from 'node:crypto';
+import {
+  certificateInfo,
+  clientSubjectNames,
+  createCsr,
+  generateKeyPair,
+  keyMatchesCertificate,
+  nodeSubjectNames,
+  verifyIssuedBy,
+} from '../pki/index.js';
+import { readFileIfExists, writeFileAtomic } from '../util/atomic-write.js';
+import { defineError } from '../util/errors.js';
+import type { EnrollRequest, EnrollResponse } from './peer-protocol.js';
+import { writeNodePki, type NodePki, type PkiPaths } from './pki-files.js';
+
+export const EnrollmentAnswerInvalid = defineError(
+  'EA_ENROLL_ANSWER_INVALID',
+  (why: string) => `the CA holder's answer cannot be used: ${why}; the agent will ask again`,
+);
+
+export interface PendingEnrollment {
+  request: EnrollRequest;
+  serverKeyPem: string;
+  clientKeyPem: string;
+}
+
+/**
+ * Makes (or reuses) this node's two private keys and their CSRs. The keys are
+ * written to the pki dir (0600) before anything is sent, so a restart reuses
+ * them; they never leave the host.
+ */
+export async function prepareEnrollment(paths: PkiPaths, name: string, addresses: string[]): Promise<PendingEnrollment> {
+  const serverKeyPem = await ensureKey(paths.serverKey);
+  const clientKeyPem = await ensureKey(paths.clientKey);
+  const serverPublic = publicOf(serverKeyPem);
+  const clientPublic = publicOf(clientKeyPem);
+  return {
+    serverKeyPem,
+    clientKeyPem,
+    request: {
+      nodeCsr: createCsr({ privateKeyPem: serverKeyPem, publicKeyPem: serverPublic }, nodeSubjectNames(name, addresses)),
+      clientCsr: createCsr({ privateKeyPem: clientKeyPem, publicKeyPem: clientPublic }, clientSubjectNames(name)),
+    },
+  };
+}
+
+/** Checks the holder's answer against our keys and writes the certificates. */
+export async function completeEnrollment(paths: PkiPaths, pending: PendingEnrollment, answer: EnrollResponse): Promise<NodePki> {
+  if (!verifyIssuedBy(answer.certificate, answer.caCertificate)) throw EnrollmentAnswerInvalid('node certificate is not signed by the CA sent with it');
+  if (!verifyIssuedBy(answer.clientCertificate, answer.caCertificate)) throw EnrollmentAnswerInvalid('client certificate is not signed by the CA sent with it');
+  if (!keyMatchesCertificate(pending.serverKeyPem, answer.certificate)) throw EnrollmentAnswerInvalid('node certificate is not for our key');
+  if (!keyMatchesCertificate(pending.clientKeyPem, answer.clientCertificate)) throw EnrollmentAnswerInvalid('client certificate is not for our key');
+  if (!certificateInfo(answer.caCertificate).isCa) throw EnrollmentAnswerInvalid('the CA certificate is not a CA');
+  const pki: NodePki = {
+    caPem: answer.caCertificate,
+    serverCertPem: answer.certificate,
+    serverKeyPem: pending.serverKeyPem,
+    clientCertPem: answer.clientCertificate,
+    clientKeyPem: pending.clientKeyPem,
+  };
+  await writeNodePki(paths, pki);
+  return pki;
+}
+
+async function ensureKey(path: string): Promise<string> {
+  const existing = await readFileIfExists(path);
+  if (existing && existing.includes('PRIVATE KEY')) return existing;
+  const pair = await generateKeyPair();
+  await writeFileAtomic(path, pair.privateKeyPem, { mode: 0o600 });
+  return pair.privateKeyPem;
+}
+
+function publicOf(privateKeyPem: string): string {
+  return createPublicKey(privateKeyPem).export({ type: 'spki', format: 'pem' }).toString();
+}

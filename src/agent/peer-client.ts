@@ -1,0 +1,170 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { helloProof, newNonce, verifyHelloProof } from '../pki/index.js';
+import { AgentError, defineError } from '../util/errors.js';
+import { fingerprintOf } from './tls-fingerprint.js';
+import { peerRequest, type ClientTls, type PeerResponse } from './peer-transport.js';
+import {
+  helloStartResponseSchema,
+  type HelloStartResponse,
+  type PeerErrorBody,
+  type PeerInfo,
+} from './peer-protocol.js';
+
+export interface Endpoint {
+  key: string;
+  address: string;
+  port: number;
+}
+
+export interface PeerSession {
+  endpoint: Endpoint;
+  info: PeerInfo;
+  serverFingerprint: string;
+  clientFingerprint: string;
+  at: number;
+}
+
+export const PeerRefused = defineError(
+  'EA_PEER_REFUSED',
+  (endpoint: string, code: string, message: string) => `peer ${endpoint} refused: ${message} (${code})`,
+);
+export const PeerImpostor = defineError(
+  'EA_PEER_IMPOSTOR',
+  (endpoint: string) =>
+    `peer ${endpoint} could not prove it holds this cluster's join token (a different token, a different cluster, or something relaying the connection); ignoring it`,
+);
+export const PeerBadAnswer = defineError(
+  'EA_PEER_BAD_ANSWER',
+  (endpoint: string, what: string) => `peer ${endpoint} answered something malformed: ${what}`,
+);
+export const PeerIsSelf = defineError('EA_PEER_SELF', (endpoint: string) => `${endpoint} is this agent itself`);
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+const validators = new WeakMap<object, ValidateFunction>();
+function validatorFor(schema: object): ValidateFunction {
+  let v = validators.get(schema);
+  if (!v) {
+    v = ajv.compile(schema);
+    validators.set(schema, v);
+  }
+  return v;
+}
+
+export interface PeerClientOptions {
+  clusterName: string;
+  helloKey: Buffer;
+  /** The certificate this agent presents now (ephemeral, later cluster-issued). */
+  tls: () => ClientTls;
+  selfInfo: () => PeerInfo;
+  timeoutMs?: number;
+}
+
+/**
+ * Talks to other agents. Before trusting an answer it requires either a server
+ * certificate that chains to our cluster CA, or a server certificate whose
+ * fingerprint was bound to the join token in a hello — re-checked on every
+ * request, since each request is a fresh TLS connection.
+ */
+export class PeerClient {
+  private readonly sessions = new Map<string, PeerSession>();
+
+  constructor(private readonly options: PeerClientOptions) {}
+
+  session(key: string): PeerSession | undefined {
+    return this.sessions.get(key);
+  }
+
+  forget(key: string): void {
+    this.sessions.delete(key);
+  }
+
+  async hello(endpoint: Endpoint): Promise<PeerSession> {
+    const tls = this.options.tls();
+    const clientFingerprint = fingerprintOf(tls.certPem);
+    const clientNonce = newNonce();
+    const start = await this.send(endpoint, 'POST', '/v1/hello/start', { clusterName: this.options.clusterName, clientNonce }, tls);
+    const answer = this.parse<HelloStartResponse>(endpoint, start, helloStartResponseSchema);
+    const serverProved = verifyHelloProof(
+      this.options.helloKey,
+      {
+        role: 'server',
+        ownFingerprint: start.serverFingerprint,
+        peerFingerprint: clientFingerprint,
+        ownNonce: answer.serverNonce,
+        peerNonce: clientNonce,
+      },
+      answer.proof,
+    );
+    if (!serverProved) throw PeerImpostor(endpoint.key);
+    const self = this.options.selfInfo();
+    if (answer.info.nodeId === self.nodeId) throw PeerIsSelf(endpoint.key);
+
+    const proof = helloProof(this.options.helloKey, {
+      role: 'client',
+      ownFingerprint: clientFingerprint,
+      peerFingerprint: start.serverFingerprint,
+      ownNonce: clientNonce,
+      peerNonce: answer.serverNonce,
+    });
+    const finish = await this.send(endpoint, 'POST', '/v1/hello/finish', { serverNonce: answer.serverNonce, proof, info: self }, tls);
+    if (finish.serverFingerprint !== start.serverFingerprint) throw PeerImpostor(endpoint.key);
+    if (finish.status !== 200) throw refusal(endpoint, finish);
+
+    const session: PeerSession = {
+      endpoint,
+      info: answer.info,
+      serverFingerprint: start.serverFingerprint,
+      clientFingerprint,
+      at: Date.now(),
+    };
+    this.sessions.set(endpoint.key, session);
+    return session;
+  }
+
+  /** An authenticated request; says hello first (again) when needed. */
+  async call<T>(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: unknown, schema: object): Promise<T> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const tls = this.options.tls();
+      let session = this.sessions.get(endpoint.key);
+      const needHello = !session || session.clientFingerprint !== fingerprintOf(tls.certPem);
+      if (needHello && !tls.caPem) session = await this.hello(endpoint);
+      else if (needHello && session) this.sessions.delete(endpoint.key);
+
+      const res = await this.send(endpoint, method, path, body, tls);
+      const trusted = res.serverChainsToCa || (session !== undefined && res.serverFingerprint === session.serverFingerprint);
+      if (!trusted || res.status === 401) {
+        // Server restarted with a new certificate, or forgot us: prove ourselves again.
+        this.sessions.delete(endpoint.key);
+        if (attempt === 0) {
+          await this.hello(endpoint);
+          continue;
+        }
+        if (!trusted) throw PeerImpostor(endpoint.key);
+      }
+      if (res.status < 200 || res.status >= 300) throw refusal(endpoint, res);
+      return this.parse<T>(endpoint, res, schema);
+    }
+    throw PeerImpostor(endpoint.key);
+  }
+
+  private send(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: unknown, tls: ClientTls): Promise<PeerResponse> {
+    return peerRequest(endpoint, method, path, body, tls, this.options.timeoutMs ?? 5000);
+  }
+
+  private parse<T>(endpoint: Endpoint, res: PeerResponse, schema: object): T {
+    if (res.status < 200 || res.status >= 300) throw refusal(endpoint, res);
+    const validate = validatorFor(schema);
+    if (!validate(res.body)) {
+      throw PeerBadAnswer(endpoint.key, ajv.errorsText(validate.errors));
+    }
+    return res.body as T;
+  }
+}
+
+function refusal(endpoint: Endpoint, res: PeerResponse): AgentError {
+  const body = res.body as Partial<PeerErrorBody> | undefined;
+  const code = typeof body?.code === 'string' ? body.code : `HTTP ${res.status}`;
+  const message = typeof body?.message === 'string' ? body.message.slice(0, 300) : 'no reason given';
+  const err = PeerRefused(endpoint.key, code, message);
+  return Object.assign(err, { peerCode: code, httpStatus: res.status });
+}

@@ -1,0 +1,156 @@
+/**
+ * Messages of the agent peer API (HTTPS, port 2390) and their JSON schemas.
+ * Every body is schema-checked with additionalProperties:false and bounded
+ * lengths, so a hostile peer cannot grow our memory or smuggle fields.
+ */
+import type { View, ViewReport } from './election.js';
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export type PeerStage = 'fresh' | 'committed' | 'enrolled' | 'formed';
+
+export interface PeerInfo {
+  protocol: number;
+  clusterName: string;
+  nodeId: string;
+  name: string;
+  address: string;
+  peerApiPort: number;
+  etcdPeerPort: number;
+  etcdClientPort: number;
+  version: string;
+  stage: PeerStage;
+}
+
+export interface HelloStartRequest {
+  clusterName: string;
+  clientNonce: string;
+}
+export interface HelloStartResponse {
+  serverNonce: string;
+  proof: string;
+  info: PeerInfo;
+}
+export interface HelloFinishRequest {
+  serverNonce: string;
+  proof: string;
+  info: PeerInfo;
+}
+export interface HelloFinishResponse {
+  accepted: true;
+}
+
+export interface EnrollRequest {
+  nodeCsr: string;
+  clientCsr: string;
+}
+export interface EnrollResponse {
+  clusterName: string;
+  certificate: string;
+  clientCertificate: string;
+  caCertificate: string;
+  initialClusterToken: string;
+  view: View;
+}
+
+export type ViewResponse = ViewReport;
+
+/** Error body of every non-2xx answer. */
+export interface PeerErrorBody {
+  code: string;
+  message: string;
+}
+
+const nodeId = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
+const nonce = { type: 'string', minLength: 16, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$' } as const;
+const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+const pem = { type: 'string', minLength: 64, maxLength: 16384 } as const;
+
+export const peerInfoSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['protocol', 'clusterName', 'nodeId', 'name', 'address', 'peerApiPort', 'etcdPeerPort', 'etcdClientPort', 'version', 'stage'],
+  properties: {
+    protocol: { type: 'integer', minimum: 1, maximum: 1000 },
+    clusterName: { type: 'string', minLength: 1, maxLength: 63 },
+    nodeId,
+    name: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9._-]+$' },
+    address: { type: 'string', minLength: 2, maxLength: 64, pattern: '^[0-9a-fA-F.:]+$' },
+    peerApiPort: port,
+    etcdPeerPort: port,
+    etcdClientPort: port,
+    version: { type: 'string', maxLength: 64 },
+    stage: { type: 'string', enum: ['fresh', 'committed', 'enrolled', 'formed'] },
+  },
+} as const;
+
+const candidateSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['nodeId', 'name', 'address', 'peerApiPort', 'etcdPeerPort', 'etcdClientPort'],
+  properties: {
+    nodeId,
+    name: peerInfoSchema.properties.name,
+    address: peerInfoSchema.properties.address,
+    peerApiPort: port,
+    etcdPeerPort: port,
+    etcdClientPort: port,
+  },
+} as const;
+
+const viewSchema = { type: 'array', maxItems: 15, items: candidateSchema } as const;
+
+export const helloStartSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['clusterName', 'clientNonce'],
+  properties: { clusterName: { type: 'string', minLength: 1, maxLength: 63 }, clientNonce: nonce },
+} as const;
+
+export const helloStartResponseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['serverNonce', 'proof', 'info'],
+  properties: { serverNonce: nonce, proof: { type: 'string', maxLength: 128 }, info: peerInfoSchema },
+} as const;
+
+export const helloFinishSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['serverNonce', 'proof', 'info'],
+  properties: { serverNonce: nonce, proof: { type: 'string', minLength: 1, maxLength: 128 }, info: peerInfoSchema },
+} as const;
+
+export const enrollSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['nodeCsr', 'clientCsr'],
+  properties: { nodeCsr: pem, clientCsr: pem },
+} as const;
+
+export const enrollResponseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['clusterName', 'certificate', 'clientCertificate', 'caCertificate', 'initialClusterToken', 'view'],
+  properties: {
+    clusterName: { type: 'string' },
+    certificate: pem,
+    clientCertificate: pem,
+    caCertificate: pem,
+    initialClusterToken: { type: 'string', minLength: 8, maxLength: 128 },
+    view: viewSchema,
+  },
+} as const;
+
+export const viewResponseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['nodeId', 'committed', 'proposed', 'formed'],
+  properties: {
+    nodeId,
+    committed: { anyOf: [viewSchema, { type: 'null' }] },
+    proposed: { anyOf: [viewSchema, { type: 'null' }] },
+    formed: { type: 'boolean' },
+  },
+} as const;

@@ -1,0 +1,147 @@
+import { mkdir, readFile, chmod, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { defineError } from '../util/errors.js';
+import { readFileIfExists, writeFileAtomic } from '../util/atomic-write.js';
+import type { View } from './election.js';
+
+export interface NodeIdentity {
+  nodeId: string;
+  createdAt: string;
+}
+
+/** Written when the initial members are agreed; never changed afterwards. */
+export interface CommittedView {
+  clusterName: string;
+  view: View;
+  committedAt: string;
+}
+
+/** Written by every node once it holds its certificate. */
+export interface Enrollment {
+  clusterName: string;
+  initialClusterToken: string;
+  view: View;
+  caFingerprint: string;
+  enrolledAt: string;
+  /** Set just before etcd first starts on an empty data dir. */
+  dataDirClaimedAt?: string;
+}
+
+/** Written once the cluster has formed: from now on nothing bootstraps again. */
+export interface FormedMarker {
+  clusterName: string;
+  clusterId: string;
+  memberId: string;
+  formedAt: string;
+}
+
+/** The CA holder's own record of what it hands out. */
+export interface HolderRecord {
+  clusterName: string;
+  initialClusterToken: string;
+  createdAt: string;
+}
+
+export const StateCorrupt = defineError(
+  'EA_STATE_CORRUPT',
+  (file: string, why: string) =>
+    `agent state file ${file} is unreadable (${why}); it was left untouched — restore it from a backup, or move it away to let the agent start over for this step`,
+  1,
+);
+
+/**
+ * The agent's persistent state in its state dir (0700). Each record is one
+ * small JSON file written atomically; the CA key lives here on the holder only.
+ */
+export class StateStore {
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await chmod(this.dir, 0o700);
+  }
+
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  async identity(): Promise<NodeIdentity> {
+    const existing = await this.read<NodeIdentity>('identity.json');
+    if (existing) {
+      if (!/^[0-9a-f]{32}$/.test(existing.nodeId)) throw StateCorrupt(this.path('identity.json'), 'nodeId is not 32 hex digits');
+      return existing;
+    }
+    const identity: NodeIdentity = { nodeId: randomBytes(16).toString('hex'), createdAt: new Date().toISOString() };
+    await this.write('identity.json', identity);
+    return identity;
+  }
+
+  view(): Promise<CommittedView | undefined> {
+    return this.read<CommittedView>('view.json');
+  }
+  saveView(v: CommittedView): Promise<void> {
+    return this.write('view.json', v);
+  }
+
+  enrollment(): Promise<Enrollment | undefined> {
+    return this.read<Enrollment>('enrollment.json');
+  }
+  saveEnrollment(e: Enrollment): Promise<void> {
+    return this.write('enrollment.json', e);
+  }
+
+  formed(): Promise<FormedMarker | undefined> {
+    return this.read<FormedMarker>('formed.json');
+  }
+  saveFormed(f: FormedMarker): Promise<void> {
+    return this.write('formed.json', f);
+  }
+
+  holder(): Promise<HolderRecord | undefined> {
+    return this.read<HolderRecord>('holder.json');
+  }
+  saveHolder(h: HolderRecord): Promise<void> {
+    return this.write('holder.json', h);
+  }
+
+  async caMaterial(): Promise<{ certPem: string; keyPem: string } | undefined> {
+    const [certPem, keyPem] = await Promise.all([
+      readFileIfExists(this.path('ca.crt')),
+      readFileIfExists(this.path('ca.key')),
+    ]);
+    if (certPem === undefined && keyPem === undefined) return undefined;
+    if (certPem === undefined || keyPem === undefined) {
+      throw StateCorrupt(this.path('ca.key'), 'only one of ca.crt and ca.key exists');
+    }
+    return { certPem, keyPem };
+  }
+  async saveCaMaterial(ca: { certPem: string; keyPem: string }): Promise<void> {
+    await writeFileAtomic(this.path('ca.key'), ca.keyPem, { mode: 0o600 });
+    await writeFileAtomic(this.path('ca.crt'), ca.certPem, { mode: 0o644 });
+  }
+
+  async remove(name: string): Promise<void> {
+    await unlink(this.path(name)).catch(() => undefined);
+  }
+
+  private async read<T>(name: string): Promise<T | undefined> {
+    const file = this.path(name);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw StateCorrupt(file, (err as Error).message);
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw StateCorrupt(file, `not JSON: ${(err as Error).message}`);
+    }
+  }
+
+  private async write(name: string, value: unknown): Promise<void> {
+    await writeFileAtomic(this.path(name), `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600, dirMode: 0o700 });
+  }
+}

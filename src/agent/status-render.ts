@@ -1,0 +1,55 @@
+import type { StatusReport } from './status-model.js';
+
+/** Pure: the human view of /status that `etcd-agent status` prints. */
+export function renderStatusText(r: StatusReport): string {
+  const lines: string[] = [];
+  const row = (k: string, v: string): void => {
+    lines.push(`${`${k}:`.padEnd(16)}${v}`);
+  };
+  row('node', `${r.node.name} (${r.node.id}) at ${r.node.advertiseAddress} [${r.node.advertiseAddressSource}]`);
+  row('cluster', `${r.cluster.name}, size ${r.cluster.size}, ${r.cluster.state}${r.cluster.id ? `, id ${r.cluster.id}` : ''}`);
+  row('phase', `${r.phase} since ${r.phaseSince}`);
+  row('reason', r.reason);
+  row('ready', r.ready ? 'yes' : 'no');
+  row('CA holder', r.caHolder ? `${r.caHolder.name}${r.caHolder.self ? ' (this node)' : ''}` : '(not chosen yet)');
+  row('etcd service', `${r.etcdService.state} via ${r.etcdService.manager}${r.etcdService.pid ? `, pid ${r.etcdService.pid}` : ''}; ${r.etcdService.detail}`);
+  if (r.leader) row('leader', `${r.leader.name || '?'} (${r.leader.id})`);
+  if (r.lastError) row('last error', r.lastError);
+
+  if (r.members.length > 0) {
+    lines.push('', 'MEMBERS');
+    lines.push(table(
+      ['NAME', 'ID', 'CLIENT URL', 'HEALTHY', 'LEADER', 'LEARNER'],
+      r.members.map((m) => [
+        m.name || '(unstarted)',
+        m.id,
+        m.clientUrls[0] ?? '',
+        m.healthy ? 'yes' : `no${m.reason ? ` (${m.reason})` : ''}`,
+        r.leader?.id === m.id ? '*' : '',
+        m.isLearner ? 'yes' : '',
+      ]),
+    ));
+  }
+  if (r.peers.length > 0) {
+    lines.push('', 'PEERS');
+    lines.push(table(
+      ['ENDPOINT', 'NAME', 'STAGE', 'AUTH', 'VIA', 'PROBLEM'],
+      r.peers.map((p) => [p.endpoint, p.name ?? '', p.stage ?? '', p.authenticated ? 'yes' : 'no', p.sources.join('+'), p.error ?? '']),
+    ));
+  }
+  if (r.certificates.length > 0) {
+    lines.push('', 'CERTIFICATES');
+    lines.push(table(['FILE', 'EXPIRES', 'DAYS LEFT'], r.certificates.map((c) => [c.file, c.notAfter, String(c.daysLeft)])));
+  }
+  if (r.refusals.length > 0) {
+    lines.push('', 'REFUSED (most recent last)');
+    for (const x of r.refusals.slice(-5)) lines.push(`  ${x.at} ${x.from}: ${x.reason}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return [fmt(header), ...rows.map(fmt)].join('\n');
+}

@@ -1,0 +1,45 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { StatusReport } from './status-model.js';
+import { renderMetrics } from './metrics.js';
+
+export interface StatusSource {
+  report(): StatusReport;
+  /** True while the agent's main loop has ticked recently. */
+  loopAlive(): boolean;
+}
+
+/**
+ * The local status API. It binds a loopback address only (config validation
+ * refuses anything else) and answers from memory.
+ */
+export function createStatusServer(source: StatusSource): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 1024 });
+
+  app.get('/healthz', async (_req, reply) => {
+    if (source.loopAlive()) return { status: 'ok' };
+    return reply.code(503).send({ status: 'stalled', reason: 'the agent main loop has not run recently' });
+  });
+
+  app.get('/readyz', async (_req, reply) => {
+    const report = source.report();
+    if (report.ready) return { status: 'ready' };
+    return reply.code(503).send({ status: 'not-ready', phase: report.phase, reason: readinessReason(report) });
+  });
+
+  app.get('/status', async () => source.report());
+
+  app.get('/metrics', async (_req, reply) => {
+    return reply.type('text/plain; version=0.0.4').send(renderMetrics(source.report(), source.loopAlive()));
+  });
+
+  return app;
+}
+
+function readinessReason(report: StatusReport): string {
+  if (report.phase !== 'formed') return `${report.phase}: ${report.reason}`;
+  const local = report.members.find((m) => m.id === report.localMemberId);
+  if (!local) return 'this node is not (yet) listed as an etcd member';
+  if (!local.healthy) return `local etcd member is not healthy${local.reason ? `: ${local.reason}` : ''}`;
+  if (!report.leader) return 'the cluster has no leader';
+  return report.reason;
+}

@@ -1,0 +1,3 @@
+export * from './types.js';
+export * from './seeds.js';
+export * from './peer-set.js';
