@@ -1,0 +1,45 @@
+import { X509Certificate } from 'node:crypto';
+import forge from 'node-forge';
+import { generateKeyPair } from './keys.js';
+import {
+  commonNameAttribute,
+  forgePrivateKey,
+  forgePublicKey,
+  normalizePem,
+  randomSerialHex,
+  validityWindow,
+} from './forge-util.js';
+
+export interface TlsIdentity {
+  keyPem: string;
+  certPem: string;
+  fingerprint256: string;
+}
+
+const EPHEMERAL_VALIDITY_DAYS = 30;
+
+/**
+ * The throwaway identity an agent uses on the peer API before it is enrolled.
+ * Nobody trusts it through a CA: the hello proof binds its fingerprint to the
+ * join token instead, so it needs only to be acceptable to node's TLS as both
+ * server and client certificate.
+ */
+export async function createEphemeralIdentity(commonName: string): Promise<TlsIdentity> {
+  const key = await generateKeyPair();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forgePublicKey(key.publicKeyPem);
+  cert.serialNumber = randomSerialHex();
+  Object.assign(cert.validity, validityWindow(new Date(), EPHEMERAL_VALIDITY_DAYS));
+  const name = [commonNameAttribute(commonName)];
+  cert.setSubject(name);
+  cert.setIssuer(name);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(forgePrivateKey(key.privateKeyPem), forge.md.sha256.create());
+  const certPem = normalizePem(forge.pki.certificateToPem(cert));
+  return { keyPem: key.privateKeyPem, certPem, fingerprint256: new X509Certificate(certPem).fingerprint256 };
+}

@@ -1,0 +1,60 @@
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export type HelloRole = 'server' | 'client';
+
+/**
+ * Everything one side's proof commits to, from the prover's point of view:
+ * its own certificate fingerprint and nonce first, the peer's second.
+ */
+export interface HelloProofInput {
+  role: HelloRole;
+  ownFingerprint: string;
+  peerFingerprint: string;
+  ownNonce: string;
+  peerNonce: string;
+}
+
+const HKDF_SALT = 'etcd-agent hello v1';
+const PROOF_LABEL = 'etcd-agent hello proof v1';
+const PROOF_BYTES = 32;
+
+/**
+ * The token itself never keys anything: HKDF gives a key bound to the cluster
+ * name, so the same token reused for two clusters yields unrelated proofs.
+ */
+export function deriveHelloKey(token: string, clusterName: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', token, HKDF_SALT, clusterName, 32));
+}
+
+export function newNonce(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/**
+ * HMAC over length-prefixed fields. Binding both fingerprints defeats a relay
+ * (it would have to present the same certificates, whose keys it lacks);
+ * both nonces make the proof single-use; the role stops a server proof being
+ * echoed back as a client proof.
+ */
+export function helloProof(key: Buffer, input: HelloProofInput): string {
+  const mac = createHmac('sha256', key);
+  for (const field of [PROOF_LABEL, input.role, input.ownFingerprint, input.peerFingerprint, input.ownNonce, input.peerNonce]) {
+    const bytes = Buffer.from(field, 'utf8');
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    mac.update(length);
+    mac.update(bytes);
+  }
+  return mac.digest('base64url');
+}
+
+/** Checks a peer's proof; `input` is from the peer's (the prover's) point of view. Never throws. */
+export function verifyHelloProof(key: Buffer, input: HelloProofInput, proof: string): boolean {
+  if (typeof proof !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(proof)) return false;
+  if (input.role !== 'server' && input.role !== 'client') return false;
+  const fields = [input.ownFingerprint, input.peerFingerprint, input.ownNonce, input.peerNonce];
+  if (fields.some((f) => typeof f !== 'string' || f.length === 0)) return false;
+  const given = Buffer.from(proof, 'base64url');
+  const expected = Buffer.from(helloProof(key, input), 'base64url');
+  return given.length === PROOF_BYTES && timingSafeEqual(given, expected);
+}
