@@ -1,0 +1,120 @@
+import { BlockList, isIP, isIPv4, isIPv6 } from 'node:net';
+import type { NetworkInterfaceInfo } from 'node:os';
+
+/** Address helpers for the config: host[:port] parsing, loopback tests, interface scanning. */
+
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+const notUnicast = new BlockList();
+notUnicast.addAddress('0.0.0.0', 'ipv4');
+notUnicast.addAddress('255.255.255.255', 'ipv4');
+notUnicast.addSubnet('224.0.0.0', 4, 'ipv4');
+notUnicast.addAddress('::', 'ipv6');
+notUnicast.addSubnet('ff00::', 8, 'ipv6');
+
+/** The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`), if it is one. */
+function mappedV4(ip: string): string | undefined {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return m?.[1] !== undefined && isIPv4(m[1]) ? m[1] : undefined;
+}
+
+export function isLoopbackAddress(ip: string): boolean {
+  const v4 = isIPv4(ip) ? ip : mappedV4(ip);
+  if (v4 !== undefined) return loopback.check(v4, 'ipv4');
+  return isIPv6(ip) && loopback.check(ip, 'ipv6');
+}
+
+/** True for an IP literal a peer can send packets to (not 0.0.0.0, ::, broadcast or multicast). */
+export function isUnicastAddress(ip: string): boolean {
+  const family = isIP(ip);
+  if (family === 0) return false;
+  return !notUnicast.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+const DNS_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const DNS_NAME = new RegExp(`^(?=.{1,253}\\.?$)${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?$`);
+
+/** An IP literal or a DNS name. Dotted digits that are not a valid IPv4 address are refused. */
+export function hostProblem(host: string): string | undefined {
+  if (host === '') return 'has an empty host';
+  if (isIP(host) !== 0) return undefined;
+  if (/^[\d.]+$/.test(host)) return `host ${host} is not a valid IPv4 address`;
+  if (!DNS_NAME.test(host)) return `host ${host} is neither an IP address nor a DNS name`;
+  return undefined;
+}
+
+export type HostPort = { host: string; port: number } | { problem: string };
+
+/**
+ * Parses `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address
+ * (which then has no port). The port defaults to `defaultPort`.
+ */
+export function parseHostPort(input: string, defaultPort: number): HostPort {
+  const text = input.trim();
+  if (text === '') return { problem: 'is empty' };
+  let host: string;
+  let portText: string | undefined;
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0) return { problem: 'has "[" without a closing "]"' };
+    host = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest !== '') {
+      if (!rest.startsWith(':')) return { problem: `has unexpected text "${rest}" after "]"` };
+      portText = rest.slice(1);
+    }
+    if (!isIPv6(host)) return { problem: `[${host}] is not an IPv6 address` };
+  } else {
+    const colons = text.split(':').length - 1;
+    if (colons > 1) {
+      if (!isIPv6(text)) return { problem: 'has several ":"; write an IPv6 address with a port as [addr]:port' };
+      host = text;
+    } else if (colons === 1) {
+      const at = text.indexOf(':');
+      host = text.slice(0, at);
+      portText = text.slice(at + 1);
+    } else {
+      host = text;
+    }
+  }
+  const hp = hostProblem(host);
+  if (hp !== undefined) return { problem: hp };
+  if (portText === undefined) return { host, port: defaultPort };
+  if (!/^\d+$/.test(portText)) return { problem: `port "${portText}" is not a number; allowed: 1 to 65535` };
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return { problem: `port ${port} is out of range; allowed: 1 to 65535` };
+  return { host, port };
+}
+
+/** `[::1]:2390` for IPv6, `10.0.0.1:2390` otherwise. */
+export function formatHostPort(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export type InterfaceMap = NodeJS.Dict<NetworkInterfaceInfo[]>;
+
+/**
+ * The first non-internal IPv4 address (link-local 169.254/16 skipped) of
+ * `only` when given, else of every interface in the order the OS lists them.
+ */
+export function pickAdvertiseAddress(
+  interfaces: InterfaceMap,
+  only?: string,
+): { address: string; iface: string } | undefined {
+  for (const [name, infos] of Object.entries(interfaces)) {
+    if (only !== undefined && name !== only) continue;
+    for (const info of infos ?? []) {
+      if (info.internal || info.family !== 'IPv4') continue;
+      if (info.address.startsWith('169.254.')) continue;
+      return { address: info.address, iface: name };
+    }
+  }
+  return undefined;
+}
+
+/** Whether any interface holds `ip`. */
+export function isLocalAddress(interfaces: InterfaceMap, ip: string): boolean {
+  return Object.values(interfaces).some((infos) => (infos ?? []).some((i) => i.address === ip));
+}

@@ -1,0 +1,27 @@
+export type { AgentConfig, SeedAddress, ServiceManagerKind } from './types.js';
+export { loadConfig, loadConfigDetailed, resolveConfigPath, parseConfigText, type LoadConfigOptions, type LoadedConfig } from './load.js';
+export {
+  validateRawConfig,
+  readTokenFileFromDisk,
+  formatSeeds,
+  MANAGED_ETCD_ENV,
+  type ValidateContext,
+  type ValidationResult,
+  type TokenFileRead,
+} from './validate.js';
+export { applyEnvOverrides, envValue, ENV_OVERRIDES, type EnvOverride, type EnvResult } from './env.js';
+export { ConfigError, CONFIG_INVALID, formatProblems, isConfigError, type ConfigProblem } from './errors.js';
+export { renderConfigYaml, renderConfigSummary } from './render.js';
+export { DEFAULTS, DEFAULT_CONFIG_PATH, FORBIDDEN_DATA_DIRS, TOKEN_FILE_NAME, defaultConfigPath, withRoot } from './defaults.js';
+export {
+  CONFIG_FIELDS,
+  CONFIG_PATH_ENV,
+  ENV_PREFIX,
+  LOG_LEVELS,
+  SERVICE_MANAGERS,
+  envNameFor,
+  type FieldSpec,
+  type RawConfig,
+  type RawValue,
+} from './schema.js';
+export { parseHostPort, formatHostPort, isLoopbackAddress, pickAdvertiseAddress, type HostPort, type InterfaceMap } from './address.js';
