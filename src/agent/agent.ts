@@ -32,6 +32,7 @@ export interface AgentOptions {
 }
 
 const STEADY_CHECK_MS = 5000;
+const PEER_REFRESH_MS = 15_000;
 const MAX_REFUSALS = 20;
 
 /**
@@ -61,10 +62,11 @@ export class Agent {
   private enrollment: Enrollment | undefined;
   private formed: FormedMarker | undefined;
   private nodePki: NodePki | undefined;
-  private holder: CaHolder | undefined;
+  private holder: Promise<CaHolder> | undefined;
   private proposal: Proposal | undefined;
   private observation: ClusterObservation | undefined;
   private lastObservationAt = 0;
+  private lastPeerRoundAt = 0;
   private serviceInstalled = false;
 
   private phase: Phase = 'starting';
@@ -116,6 +118,7 @@ export class Agent {
       helloKey,
       tls: () => this.clientTls(),
       selfInfo: () => this.selfInfo(),
+      localAddress: this.config.node.advertiseAddress,
     });
     this.tracker = new PeerTracker(this.client, this.identity.nodeId, this.logger);
     this.peerServer = new PeerServer(this.serverTls(), {
@@ -184,6 +187,12 @@ export class Agent {
   }
 
   private async step(): Promise<void> {
+    if (this.committed && Date.now() - this.lastPeerRoundAt > PEER_REFRESH_MS) {
+      // Past the election the peer list is only for /status; keep it current at a slower pace.
+      this.lastPeerRoundAt = Date.now();
+      await this.peerSet.refresh();
+      await this.tracker.round(this.peerSet.endpoints());
+    }
     if (this.formed) return this.steady();
     if (this.enrollment && this.nodePki) return this.bringUp();
     if (this.committed) return this.enroll(this.committed);
@@ -281,8 +290,9 @@ export class Agent {
     this.waker.wake();
   }
 
-  private async ensureHolder(committed: CommittedView): Promise<CaHolder> {
-    this.holder ??= await CaHolder.open(
+  /** Memoised as a promise: enroll requests arrive concurrently and there must be exactly one CA. */
+  private ensureHolder(committed: CommittedView): Promise<CaHolder> {
+    this.holder ??= CaHolder.open(
       this.store,
       committed.view,
       {
@@ -292,6 +302,9 @@ export class Agent {
       },
       this.logger,
     );
+    this.holder.catch(() => {
+      this.holder = undefined;
+    });
     return this.holder;
   }
 

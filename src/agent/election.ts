@@ -118,7 +118,7 @@ export function decide(
   }
 
   if (proposal.kind === 'waiting') {
-    return { kind: 'wait', reason: `waiting for peers: ${proposal.have} of ${proposal.need} agents authenticated` };
+    return { kind: 'wait', reason: `waiting for peers: ${proposal.have} of ${proposal.need} agents authenticated (this one included)` };
   }
   if (proposal.kind === 'spare') {
     return {

@@ -4,7 +4,9 @@ import { AgentError, defineError } from '../util/errors.js';
 import { fingerprintOf } from './tls-fingerprint.js';
 import { peerRequest, type ClientTls, type PeerResponse } from './peer-transport.js';
 import {
+  helloFinishResponseSchema,
   helloStartResponseSchema,
+  type HelloFinishResponse,
   type HelloStartResponse,
   type PeerErrorBody,
   type PeerInfo,
@@ -57,6 +59,8 @@ export interface PeerClientOptions {
   tls: () => ClientTls;
   selfInfo: () => PeerInfo;
   timeoutMs?: number;
+  /** Source address for outgoing connections (the advertise address). */
+  localAddress?: string;
 }
 
 /**
@@ -78,41 +82,51 @@ export class PeerClient {
     this.sessions.delete(key);
   }
 
+  /**
+   * The token hello: the client proves first (so a peer with the wrong token
+   * is refused — and recorded — by every server), then the server proves
+   * itself in its answer. Both proofs cover both certificate fingerprints and
+   * both nonces, so neither can be relayed or replayed.
+   */
   async hello(endpoint: Endpoint): Promise<PeerSession> {
     const tls = this.options.tls();
     const clientFingerprint = fingerprintOf(tls.certPem);
     const clientNonce = newNonce();
     const start = await this.send(endpoint, 'POST', '/v1/hello/start', { clusterName: this.options.clusterName, clientNonce }, tls);
-    const answer = this.parse<HelloStartResponse>(endpoint, start, helloStartResponseSchema);
-    const serverProved = verifyHelloProof(
-      this.options.helloKey,
-      {
-        role: 'server',
-        ownFingerprint: start.serverFingerprint,
-        peerFingerprint: clientFingerprint,
-        ownNonce: answer.serverNonce,
-        peerNonce: clientNonce,
-      },
-      answer.proof,
-    );
-    if (!serverProved) throw PeerImpostor(endpoint.key);
+    const started = this.parse<HelloStartResponse>(endpoint, start, helloStartResponseSchema);
     const self = this.options.selfInfo();
-    if (answer.info.nodeId === self.nodeId) throw PeerIsSelf(endpoint.key);
+    if (started.info.nodeId === self.nodeId) throw PeerIsSelf(endpoint.key);
 
     const proof = helloProof(this.options.helloKey, {
       role: 'client',
       ownFingerprint: clientFingerprint,
       peerFingerprint: start.serverFingerprint,
       ownNonce: clientNonce,
-      peerNonce: answer.serverNonce,
+      peerNonce: started.serverNonce,
     });
-    const finish = await this.send(endpoint, 'POST', '/v1/hello/finish', { serverNonce: answer.serverNonce, proof, info: self }, tls);
+    const finish = await this.send(endpoint, 'POST', '/v1/hello/finish', { serverNonce: started.serverNonce, proof, info: self }, tls);
     if (finish.serverFingerprint !== start.serverFingerprint) throw PeerImpostor(endpoint.key);
-    if (finish.status !== 200) throw refusal(endpoint, finish);
+    const finished = this.parse<HelloFinishResponse>(endpoint, finish, helloFinishResponseSchema);
+    const serverProved = verifyHelloProof(
+      this.options.helloKey,
+      {
+        role: 'server',
+        ownFingerprint: finish.serverFingerprint,
+        peerFingerprint: clientFingerprint,
+        ownNonce: started.serverNonce,
+        peerNonce: clientNonce,
+      },
+      finished.proof,
+    );
+    if (!serverProved) throw PeerImpostor(endpoint.key);
+    if (finished.info.nodeId === self.nodeId) throw PeerIsSelf(endpoint.key);
+    if (finished.info.clusterName !== this.options.clusterName) {
+      throw PeerBadAnswer(endpoint.key, `it belongs to cluster "${finished.info.clusterName}"`);
+    }
 
     const session: PeerSession = {
       endpoint,
-      info: answer.info,
+      info: finished.info,
       serverFingerprint: start.serverFingerprint,
       clientFingerprint,
       at: Date.now(),
@@ -148,7 +162,7 @@ export class PeerClient {
   }
 
   private send(endpoint: Endpoint, method: 'GET' | 'POST', path: string, body: unknown, tls: ClientTls): Promise<PeerResponse> {
-    return peerRequest(endpoint, method, path, body, tls, this.options.timeoutMs ?? 5000);
+    return peerRequest(endpoint, method, path, body, tls, this.options.timeoutMs ?? 5000, this.options.localAddress);
   }
 
   private parse<T>(endpoint: Endpoint, res: PeerResponse, schema: object): T {

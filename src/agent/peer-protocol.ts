@@ -27,9 +27,9 @@ export interface HelloStartRequest {
   clusterName: string;
   clientNonce: string;
 }
+/** The server's info here is unauthenticated: it is only trusted from the finish answer. */
 export interface HelloStartResponse {
   serverNonce: string;
-  proof: string;
   info: PeerInfo;
 }
 export interface HelloFinishRequest {
@@ -37,8 +37,10 @@ export interface HelloFinishRequest {
   proof: string;
   info: PeerInfo;
 }
+/** Sent only after the client's proof checked out; now the server proves itself. */
 export interface HelloFinishResponse {
-  accepted: true;
+  proof: string;
+  info: PeerInfo;
 }
 
 export interface EnrollRequest {
@@ -111,8 +113,15 @@ export const helloStartSchema = {
 export const helloStartResponseSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['serverNonce', 'proof', 'info'],
-  properties: { serverNonce: nonce, proof: { type: 'string', maxLength: 128 }, info: peerInfoSchema },
+  required: ['serverNonce', 'info'],
+  properties: { serverNonce: nonce, info: peerInfoSchema },
+} as const;
+
+export const helloFinishResponseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['proof', 'info'],
+  properties: { proof: { type: 'string', minLength: 1, maxLength: 128 }, info: peerInfoSchema },
 } as const;
 
 export const helloFinishSchema = {

@@ -12,6 +12,7 @@ import {
   type EnrollRequest,
   type EnrollResponse,
   type HelloFinishRequest,
+  type HelloFinishResponse,
   type HelloStartRequest,
   type HelloStartResponse,
   type PeerInfo,
@@ -137,14 +138,7 @@ export class PeerServer {
         clientNonce: request.body.clientNonce,
         expiresAt: Date.now() + PENDING_TTL_MS,
       });
-      const proof = helloProof(this.handlers.helloKey, {
-        role: 'server',
-        ownFingerprint: this.ownFingerprint(),
-        peerFingerprint: fingerprint,
-        ownNonce: serverNonce,
-        peerNonce: request.body.clientNonce,
-      });
-      const answer: HelloStartResponse = { serverNonce, proof, info: this.handlers.selfInfo() };
+      const answer: HelloStartResponse = { serverNonce, info: this.handlers.selfInfo() };
       return answer;
     });
 
@@ -168,14 +162,24 @@ export class PeerServer {
         request.body.proof,
       );
       if (!ok) {
-        this.handlers.peerRefused(request.ip, 'wrong join token');
+        this.handlers.peerRefused(`${request.ip} (${request.body.info.name})`, 'wrong join token: its token proof does not match');
         throw tokenProofRejected();
       }
       const info = request.body.info;
       if (info.clusterName !== this.handlers.clusterName) throw clusterMismatch(info.clusterName, this.handlers.clusterName);
       this.sessions.set(fingerprint, { info, expiresAt: Date.now() + SESSION_TTL_MS });
       this.handlers.peerAuthenticated(info, request.ip);
-      return { accepted: true };
+      const answer: HelloFinishResponse = {
+        proof: helloProof(this.handlers.helloKey, {
+          role: 'server',
+          ownFingerprint: this.ownFingerprint(),
+          peerFingerprint: fingerprint,
+          ownNonce: request.body.serverNonce,
+          peerNonce: pending.clientNonce,
+        }),
+        info: this.handlers.selfInfo(),
+      };
+      return answer;
     });
 
     app.get('/v1/view', async (request) => {

@@ -1,5 +1,6 @@
 import { request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import { isIP } from 'node:net';
 import { defineError } from '../util/errors.js';
 import { MAX_BODY_BYTES } from './peer-protocol.js';
 
@@ -38,6 +39,7 @@ export function peerRequest(
   body: unknown,
   tls: ClientTls,
   timeoutMs = 5000,
+  localAddress?: string,
 ): Promise<PeerResponse> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
@@ -48,12 +50,16 @@ export function peerRequest(
         method,
         path,
         agent: false,
+        // Speak from the advertised address, so peers see (and log) the address they know us by.
+        ...(localAddress && isIP(localAddress) === isIP(endpoint.address) ? { localAddress } : {}),
         key: tls.keyPem,
         cert: tls.certPem,
         ...(tls.caPem ? { ca: tls.caPem } : {}),
         // The chain (if any) is judged below; identity is the fingerprint or the CA.
         rejectUnauthorized: false,
         checkServerIdentity: () => undefined,
+        // SNI carries host names only (RFC 6066); peers are addressed by IP.
+        ...(isIP(endpoint.address) ? { servername: '' } : {}),
         headers: {
           accept: 'application/json',
           ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),

@@ -1,0 +1,232 @@
+/**
+ * Runs real etcd-agent processes (the built CLI, bin/etcd-agent.js) on
+ * loopback addresses, each with its own --root, and cleans every process up.
+ * Each test file uses its own 127.0.X.0/24 so files never share an address.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { StatusReport } from '../../src/agent/status-model.js';
+import { waitFor } from './wait.js';
+
+export const REPO = resolve(import.meta.dirname, '..', '..');
+export const CLI = join(REPO, 'bin', 'etcd-agent.js');
+
+export interface TestNode {
+  name: string;
+  address: string;
+  root: string;
+  configPath: string;
+  statusPort: number;
+  logFile: string;
+  proc?: ChildProcess;
+}
+
+export interface NodeSetOptions {
+  /** Third octet of the loopback /24 this test file owns. */
+  subnet: number;
+  count: number;
+  cluster?: string;
+  size?: number;
+  token: string;
+  /** Start index for addresses 127.0.<subnet>.<10+i>. */
+  firstIndex?: number;
+}
+
+export function requireBuilt(): void {
+  if (!existsSync(join(REPO, 'dist', 'agent', 'cli.js'))) {
+    const r = spawnSync('npx', ['tsc', '-p', REPO], { cwd: REPO, stdio: 'inherit', timeout: 180_000 });
+    if (r.status !== 0) throw new Error('could not build dist/ (npx tsc -p .)');
+  }
+}
+
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, ...env },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export class NodeSet {
+  readonly nodes: TestNode[] = [];
+  private dir = '';
+
+  constructor(private readonly options: NodeSetOptions) {}
+
+  /** Creates roots and runs `etcd-agent init` for each node. */
+  async init(extraInitArgs: (n: TestNode) => string[] = () => []): Promise<void> {
+    requireBuilt();
+    this.dir = await mkdtemp(join(tmpdir(), `ea-it-${this.options.subnet}-`));
+    const first = this.options.firstIndex ?? 1;
+    const all: TestNode[] = [];
+    for (let i = first; i < first + this.options.count; i++) {
+      const address = `127.0.${this.options.subnet}.${10 + i}`;
+      const root = join(this.dir, `n${i}`);
+      all.push({
+        name: `n${i}`,
+        address,
+        root,
+        configPath: join(root, 'etc', 'etcd-agent', 'config.yaml'),
+        statusPort: 2391,
+        logFile: join(this.dir, `n${i}.log`),
+      });
+    }
+    this.nodes.push(...all);
+    for (const node of all) await this.initNode(node, all, extraInitArgs(node));
+  }
+
+  async initNode(node: TestNode, peers: TestNode[], extra: string[] = [], token = this.options.token): Promise<void> {
+    const tokenFile = join(this.dir, `${node.name}.token`);
+    await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+    const seeds = peers.filter((p) => p !== node).map((p) => p.address).join(',');
+    const r = cli([
+      'init',
+      '--root', node.root,
+      '--cluster', this.options.cluster ?? 'itest',
+      '--size', String(this.options.size ?? 3),
+      '--token-file', tokenFile,
+      '--name', node.name,
+      '--advertise-address', node.address,
+      '--status-address', `${node.address}:${node.statusPort}`,
+      '--no-mdns',
+      '--service-manager', 'process',
+      ...(seeds ? ['--seeds', seeds] : []),
+      '--log-level', 'debug',
+      ...extra,
+    ]);
+    if (r.status !== 0) throw new Error(`etcd-agent init for ${node.name} failed (${r.status}): ${r.stderr}`);
+  }
+
+  /** Adds a node with its own root that is not part of the initial set. */
+  async addNode(index: number, seedsFrom: TestNode[], token: string): Promise<TestNode> {
+    const address = `127.0.${this.options.subnet}.${10 + index}`;
+    const root = join(this.dir, `n${index}`);
+    const node: TestNode = {
+      name: `n${index}`,
+      address,
+      root,
+      configPath: join(root, 'etc', 'etcd-agent', 'config.yaml'),
+      statusPort: 2391,
+      logFile: join(this.dir, `n${index}.log`),
+    };
+    this.nodes.push(node);
+    await this.initNode(node, [node, ...seedsFrom], [], token);
+    return node;
+  }
+
+  start(node: TestNode): void {
+    const log = createWriteStream(node.logFile, { flags: 'a' });
+    const proc = spawn(process.execPath, [CLI, 'run', '--config', node.configPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NOTIFY_SOCKET: '' },
+    });
+    proc.stdout?.pipe(log);
+    proc.stderr?.pipe(log);
+    node.proc = proc;
+  }
+
+  async stop(node: TestNode, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const proc = node.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  etcdPid(node: TestNode): number | undefined {
+    const file = join(node.root, 'var', 'lib', 'etcd-agent', 'etcd.pid');
+    if (!existsSync(file)) return undefined;
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  }
+
+  killEtcd(node: TestNode): void {
+    const pid = this.etcdPid(node);
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  async status(node: TestNode): Promise<StatusReport> {
+    const { body } = await httpGet(node.address, node.statusPort, '/status');
+    return JSON.parse(body) as StatusReport;
+  }
+
+  async waitFormed(nodes: TestNode[], timeoutMs: number): Promise<void> {
+    await waitFor(
+      `${nodes.map((n) => n.name).join(', ')} formed and ready`,
+      async () => {
+        for (const n of nodes) {
+          const s = await this.status(n);
+          if (s.phase !== 'formed' || !s.ready) return false;
+        }
+        return true;
+      },
+      { timeoutMs, intervalMs: 500, describe: () => this.describe(nodes) },
+    );
+  }
+
+  /** Phase and reason of every node, plus the tail of its log, for failure messages. */
+  async describe(nodes: TestNode[] = this.nodes): Promise<string> {
+    const parts: string[] = [];
+    for (const n of nodes) {
+      let line = `${n.name}: `;
+      try {
+        const s = await this.status(n);
+        line += `${s.phase}: ${s.reason}; etcd ${s.etcdService.state} ${s.etcdService.detail}`;
+      } catch (err) {
+        line += `status unavailable (${String(err)})`;
+      }
+      const log = existsSync(n.logFile) ? readFileSync(n.logFile, 'utf8').split('\n').filter((l) => !/"level":30/.test(l)).slice(-4).join('\n    ') : '';
+      parts.push(`${line}\n    ${log}`);
+    }
+    return parts.join('\n');
+  }
+
+  pki(node: TestNode, file: string): string {
+    return join(node.root, 'etc', 'etcd', 'pki', file);
+  }
+
+  etcdctl(node: TestNode, args: string[], withCert = true): { status: number | null; stdout: string; stderr: string } {
+    const tlsArgs = [`--cacert=${this.pki(node, 'ca.crt')}`];
+    if (withCert) tlsArgs.push(`--cert=${this.pki(node, 'etcdctl.crt')}`, `--key=${this.pki(node, 'etcdctl.key')}`);
+    const r = spawnSync('etcdctl', [`--endpoints=https://${node.address}:2379`, '--dial-timeout=3s', '--command-timeout=5s', ...tlsArgs, ...args], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Kills every agent and etcd this set started, and removes the roots. */
+  async cleanup(keep = false): Promise<void> {
+    for (const n of this.nodes) {
+      n.proc?.kill('SIGKILL');
+      this.killEtcd(n);
+    }
+    if (this.dir && !keep) await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function httpGet(host: string, port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolveGet, reject) => {
+    const req = get({ host, port, path, timeout: 3000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolveGet({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
