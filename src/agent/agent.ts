@@ -1,11 +1,12 @@
 import { readdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { PeerSet, SeedSource } from '../discovery/index.js';
+import { PeerSet } from '../discovery/index.js';
 import { certificateInfo, createEphemeralIdentity, deriveHelloKey, type TlsIdentity } from '../pki/index.js';
 import type { ServiceManager, ServiceSpec } from '../systemd/service-manager.js';
 import { AgentError, describeError, isAgentError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { CaHolder } from './ca-holder.js';
+import { discoverySources } from './discovery-sources.js';
 import { observeCluster, type ClusterObservation } from './cluster-health.js';
 import type { AgentConfig } from './config/types.js';
 import { caHolderOf, decide, inView, propose, sameView, type Candidate, type Proposal, type ViewReport } from './election.js';
@@ -47,7 +48,7 @@ export class Agent {
   private readonly store: StateStore;
   private readonly pki: PkiPaths;
   private readonly service: ServiceManager;
-  private readonly peerSet: PeerSet;
+  private peerSet!: PeerSet;
   private readonly waker = new Waker();
   private readonly tickMs: number;
 
@@ -86,8 +87,6 @@ export class Agent {
     this.pki = pkiPaths(this.config.paths.pkiDir);
     this.service = options.serviceManager;
     this.tickMs = options.tickMs ?? 1000;
-    const self = { addresses: [this.config.node.advertiseAddress], port: this.config.peerApi.port };
-    this.peerSet = new PeerSet([new SeedSource(this.config.discovery.seeds, self)]);
   }
 
   /** Called on every phase change (sd-notify STATUS=, logs). */
@@ -99,6 +98,9 @@ export class Agent {
   async start(): Promise<void> {
     await this.store.init();
     this.identity = await this.store.identity();
+    this.peerSet = new PeerSet(
+      discoverySources(this.config, { nodeId: this.identity.nodeId, version: this.options.version }, this.logger),
+    );
     this.committed = await this.store.view();
     this.enrollment = await this.store.enrollment();
     this.formed = await this.store.formed();
@@ -163,7 +165,7 @@ export class Agent {
     this.setPhase('stopping', 'shutting down');
     this.waker.wake();
     await this.loopDone;
-    await Promise.allSettled([this.peerServer?.close(), this.statusServer?.close(), this.peerSet.stop()]);
+    await Promise.allSettled([this.peerServer?.close(), this.statusServer?.close(), this.peerSet?.stop()]);
     await this.service.close();
   }
 
@@ -513,7 +515,7 @@ export class Agent {
       phaseSince: this.phaseSince,
       caHolder: holder ? { nodeId: holder.nodeId, name: holder.name, self: holder.nodeId === this.identity.nodeId } : null,
       initialMembers: (view ?? []).map((m) => ({ nodeId: m.nodeId, name: m.name, address: m.address })),
-      discovery: { sources: this.peerSet.sourceNames(), problems: this.peerSet.problems() },
+      discovery: { sources: this.peerSet?.sourceNames() ?? [], problems: this.peerSet?.problems() ?? [] },
       peers: this.tracker?.status() ?? [],
       refusals: [...this.refusals],
       members: obs?.members ?? [],
