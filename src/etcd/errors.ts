@@ -1,0 +1,17 @@
+import { defineError } from '../util/errors.js';
+
+/** A value meant for etcd.conf / etcdctl.env is unusable; `field` names it. */
+export const EtcdConfInvalid = defineError(
+  'EA_ETCD_CONF_INVALID',
+  (field: string, problem: string) =>
+    `etcd configuration field ${field} ${problem}; fix that value (it comes from the agent config or the enrollment answer) and try again.`,
+  2,
+);
+
+/** An etcd endpoint could not be reached or did not answer in time. */
+export const EtcdUnreachable = defineError(
+  'EA_ETCD_UNREACHABLE',
+  (endpoint: string, reason: string) =>
+    `etcd at ${endpoint} did not answer: ${reason}. Check that etcd is running there (etcd-agent status; the etcd log), ` +
+    `that the address and port are right, and that the CA and client certificate belong to this cluster.`,
+);

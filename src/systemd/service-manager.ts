@@ -1,0 +1,51 @@
+/**
+ * How etcd runs: one interface, shaped like etcdadm's InitSystem, with a
+ * `process` backend (etcd as a supervised child of the agent) and a `systemd`
+ * backend (etcd.service). The agent only ever talks to this interface.
+ */
+
+export interface ServiceSpec {
+  /** Unit / service name, e.g. 'etcd'. */
+  name: string;
+  /** Absolute path of the binary, e.g. /usr/bin/etcd. */
+  binary: string;
+  /** ETCD_* environment file, e.g. /etc/etcd/etcd.conf. */
+  envFile: string;
+  dataDir: string;
+  /** Where the process backend keeps its pid file and log (the agent state dir). */
+  workDir: string;
+  /** systemd only: User= of the unit. */
+  user?: string;
+}
+
+export type ServiceActiveState = 'active' | 'activating' | 'deactivating' | 'inactive' | 'failed' | 'unknown';
+
+export interface ServiceStatus {
+  state: ServiceActiveState;
+  pid?: number;
+  /** How many times the service was restarted after an unexpected exit. */
+  restarts: number;
+  /** ISO time of the last state change. */
+  since?: string;
+  /** In words, e.g. 'exited with code 1 at …; restarting in 4 s'. */
+  detail: string;
+  /** Last lines of the service's output. */
+  recentLog: string[];
+}
+
+export interface ServiceManager {
+  readonly kind: 'process' | 'systemd';
+  /** Makes the service known (unit file, or just the spec); `changed` when anything differs from before. */
+  install(spec: ServiceSpec): Promise<{ changed: boolean }>;
+  /** Start at boot (systemd); nothing to do for the process backend. */
+  enable(): Promise<void>;
+  /** Starts the service without waiting for it to be healthy; a no-op when it already runs. */
+  start(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  isActive(): Promise<boolean>;
+  /** Synchronous snapshot: the status API must never wait. */
+  status(): ServiceStatus;
+  /** Agent shutdown: release resources (the process backend also stops its child). */
+  close(): Promise<void>;
+}
