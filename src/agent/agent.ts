@@ -68,7 +68,7 @@ export class Agent {
   private observation: ClusterObservation | undefined;
   private lastObservationAt = 0;
   private lastPeerRoundAt = 0;
-  private serviceInstalled = false;
+  private serviceEnabled = false;
 
   private phase: Phase = 'starting';
   private reason = 'starting up';
@@ -377,22 +377,26 @@ export class Agent {
     return observation;
   }
 
+  /**
+   * Writes etcd's files, installs the service, and (re)starts etcd when it is
+   * not running or when what it runs from changed. Idempotent: on a steady
+   * node it writes nothing and touches nothing.
+   */
   private async ensureEtcdRunning(enrollment: Enrollment, state: 'new' | 'existing'): Promise<void> {
-    const changed = await writeEtcdFiles(this.config, enrollment, state, this.pki);
-    if (!this.serviceInstalled) {
-      await this.service.install(this.serviceSpec());
+    const confChanged = await writeEtcdFiles(this.config, enrollment, state, this.pki);
+    const unit = await this.service.install(this.serviceSpec());
+    if (unit.changed || !this.serviceEnabled) {
       await this.service.enable();
-      this.serviceInstalled = true;
+      this.serviceEnabled = true;
     }
-    const status = this.service.status();
-    if (status.state === 'active' || status.state === 'activating') {
-      // Only the state line changes at the flip; etcd reads it only on an empty data dir.
-      if (changed && state === 'new') await this.service.restart();
-      return;
-    }
+    const current = this.service.status().state;
+    const running = current === 'active' || current === 'activating';
+    const stale = unit.changed || confChanged;
+    if (running && !stale) return;
     if (state === 'new') await this.claimDataDir(enrollment);
-    this.setPhase(this.formed ? 'formed' : 'starting-etcd', `starting etcd (${this.service.kind} service manager)`);
-    await this.service.start();
+    this.setPhase(this.formed ? 'formed' : 'starting-etcd', `${running ? 'restarting' : 'starting'} etcd (${this.service.kind} service manager)`);
+    if (running) await this.service.restart();
+    else await this.service.start();
   }
 
   /**

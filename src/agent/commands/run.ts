@@ -40,6 +40,7 @@ export async function runCommand(args: string[], io: CliIo = defaultIo()): Promi
     notifier.ready();
     const running = agent;
     notifier.startWatchdog(() => running.loopAlive());
+    installTestHooks(io.env);
     await waitForSignal();
     logger.info({ component: 'agent' }, 'stopping on signal');
     notifier.stopping();
@@ -63,5 +64,19 @@ function waitForSignal(): Promise<NodeJS.Signals> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+  });
+}
+
+/**
+ * Test-only: with ETCD_AGENT_TEST_HOOKS=block-loop-on-sigusr2, SIGUSR2 blocks
+ * the event loop for good, so a test can prove that systemd's watchdog
+ * restarts a hung agent. Never set in packaging or docs for operators.
+ */
+function installTestHooks(env: NodeJS.ProcessEnv): void {
+  if (env.ETCD_AGENT_TEST_HOOKS !== 'block-loop-on-sigusr2') return;
+  process.on('SIGUSR2', () => {
+    for (;;) {
+      // spin: the event loop never runs again
+    }
   });
 }
