@@ -10,6 +10,13 @@ DEBIAN_PACKAGES=(
   libsystemd-dev     # sd-notify's native addon builds against it (npm ci)
   openssl            # tests verify issued certificates with openssl verify
   iproute2           # network-namespace test hosts (ip netns, veth, bridge)
+  dpkg-dev           # packaging: dpkg-deb builds the .deb (npm run package)
+  lintian            # packaging tests: the .deb must have no lintian errors
+  rpm                # packaging: rpmbuild builds the .rpm; tests unpack it with rpm --root
+  rpmlint            # packaging tests: the .rpm must have no rpmlint errors
+  cloud-init         # packaging tests: cloud-init schema validates the user-data examples
+  debootstrap        # packaging e2e: builds the clean Debian root the .deb is installed into
+  systemd-container  # packaging e2e: systemd-nspawn boots that root with systemd as PID 1
 )
 
 if [ "$(id -u)" -ne 0 ]; then
