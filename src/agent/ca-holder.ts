@@ -7,10 +7,16 @@ import {
   signCsr,
   type CertificateAuthority,
 } from '../pki/index.js';
+import { defineError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { View } from './election.js';
 import type { EnrollRequest, EnrollResponse } from './peer-protocol.js';
 import type { StateStore } from './state-store.js';
+
+export const NotInitialMember = defineError(
+  'EA_CA_NOT_MEMBER',
+  (nodeId: string) => `node ${nodeId} is not an initial member; during bootstrap only initial members are enrolled`,
+);
 
 export interface CaHolderOptions {
   clusterName: string;
@@ -58,7 +64,7 @@ export class CaHolder {
   /** Sign a member's CSRs. `memberId` is the node id established by authentication, never by the request. */
   sign(memberId: string, request: EnrollRequest): EnrollResponse {
     const member = this.view.find((m) => m.nodeId === memberId);
-    if (!member) throw new Error(`node ${memberId} is not an initial member`);
+    if (!member) throw NotInitialMember(memberId);
     const who = { name: member.name, addresses: [member.address] };
     const nodeCsr = parseCsr(request.nodeCsr);
     checkCsrPolicy(nodeCsr, who, 'node');

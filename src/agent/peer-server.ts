@@ -81,6 +81,8 @@ export class PeerServer {
       connectionTimeout: 10_000,
       requestTimeout: 10_000,
       return503OnClosing: true,
+      // Fastify's default silently strips unknown fields; a peer sending them is refused instead.
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     });
     this.routes();
   }

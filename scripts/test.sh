@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up everything (Debian packages, npm ci, build) and runs the whole test
+# suite: unit, integration (real etcd on loopback), e2e (network-namespace and
+# systemd-nspawn hosts; these need root and skip loudly without it).
+# Ends with one plain line: "N passed, N failed, N skipped".
+#   scripts/test.sh                 # everything
+#   scripts/test.sh test/unit       # a subset (paths or globs, as tap takes them)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup-deps.sh
+
+log=$(mktemp -t etcd-agent-test.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "!!! NOT ROOT: the e2e tests (network namespaces, systemd-nspawn) will SKIP. Run as root (CI does) for the full suite. !!!" >&2
+fi
+
+set +e
+npx tap "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# tap closes with "# { total: T, pass: P, fail: F, skip: S, todo: D }" (zero counts omitted).
+summary=$(grep -E '^# \{ total: [0-9]+' "$log" | tail -n1)
+count() { sed -nE "s/.*[ {]$1: ([0-9]+).*/\1/p" <<<"$summary"; }
+pass=$(count pass); fail=$(count fail); skip=$(count skip)
+pass=${pass:-0}; fail=${fail:-0}; skip=${skip:-0}
+if [ -z "$summary" ]; then
+  echo "tap printed no summary (exit $status)" >&2
+  fail=$((fail + 1))
+fi
+if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
+  # A test file that crashed or timed out counts as a failure even without a failed assertion.
+  fail=1
+fi
+echo "${pass} passed, ${fail} failed, ${skip} skipped"
+[ "$status" -eq 0 ] && [ "$fail" -eq 0 ]

@@ -1,0 +1,79 @@
+/**
+ * The CA holder's signing decisions with real keys and certificates: it signs
+ * only for initial members, only their own names, never a CA.
+ */
+import t from 'tap';
+import forge from 'node-forge';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CaHolder } from '../../src/agent/ca-holder.js';
+import type { Candidate } from '../../src/agent/election.js';
+import { StateStore } from '../../src/agent/state-store.js';
+import {
+  certificateInfo,
+  clientSubjectNames,
+  createCsr,
+  generateKeyPair,
+  nodeSubjectNames,
+  verifyIssuedBy,
+} from '../../src/pki/index.js';
+import { silentLogger } from '../../src/util/log.js';
+
+const member = (n: number): Candidate => ({
+  nodeId: String(n).repeat(32),
+  name: `node${n}`,
+  address: `10.9.0.${n}`,
+  peerApiPort: 2390,
+  etcdPeerPort: 2380,
+  etcdClientPort: 2379,
+});
+const view = [member(1), member(2)];
+const options = { clusterName: 'unit', certValidityDays: 30, caValidityDays: 365 };
+
+t.test('signs members, refuses strangers, foreign names and CA requests', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ea-holder-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new StateStore(dir);
+  await store.init();
+  const holder = await CaHolder.open(store, view, options, silentLogger());
+  t.equal((await stat(join(dir, 'ca.key'))).mode & 0o777, 0o600, 'CA key 0600');
+
+  const key = await generateKeyPair();
+  const clientCsr = createCsr(key, clientSubjectNames('node2'));
+  const good = createCsr(key, nodeSubjectNames('node2', ['10.9.0.2']));
+  const answer = holder.sign(member(2).nodeId, { nodeCsr: good, clientCsr });
+  t.ok(verifyIssuedBy(answer.certificate, answer.caCertificate));
+  t.same(certificateInfo(answer.certificate).extendedKeyUsage.sort(), ['clientAuth', 'serverAuth']);
+  t.same(certificateInfo(answer.clientCertificate).extendedKeyUsage, ['clientAuth']);
+  t.same(answer.view, view);
+
+  const again = await CaHolder.open(store, view, options, silentLogger());
+  t.equal(again.caCertPem, holder.caCertPem, 'reopening keeps the same CA');
+  t.equal(again.sign(member(2).nodeId, { nodeCsr: good, clientCsr }).initialClusterToken, answer.initialClusterToken, 'and the same cluster token');
+
+  t.throws(() => holder.sign('9'.repeat(32), { nodeCsr: good, clientCsr }), /not an initial member/);
+
+  const foreign = createCsr(key, nodeSubjectNames('node2', ['10.9.0.2', '10.9.0.1']));
+  t.throws(() => holder.sign(member(2).nodeId, { nodeCsr: foreign, clientCsr }), { code: 'EA_PKI_CSR_REJECTED', message: /10\.9\.0\.1/ });
+
+  const impersonation = createCsr(key, nodeSubjectNames('node1', ['10.9.0.1']));
+  t.throws(() => holder.sign(member(2).nodeId, { nodeCsr: impersonation, clientCsr }), { code: 'EA_PKI_CSR_REJECTED' }, 'member 2 cannot get member 1 names');
+
+  // A CSR that asks for CA:true (built by hand: our own createCsr never does).
+  const csr = forge.pki.createCertificationRequest();
+  csr.publicKey = forge.pki.publicKeyFromPem(key.publicKeyPem);
+  csr.setSubject([{ name: 'commonName', value: 'node2' }]);
+  csr.setAttributes([
+    {
+      name: 'extensionRequest',
+      extensions: [
+        { name: 'basicConstraints', cA: true },
+        { name: 'subjectAltName', altNames: [{ type: 7, ip: '10.9.0.2' }, { type: 2, value: 'node2' }] },
+      ],
+    },
+  ]);
+  csr.sign(forge.pki.privateKeyFromPem(key.privateKeyPem), forge.md.sha256.create());
+  const caRequest = forge.pki.certificationRequestToPem(csr);
+  t.throws(() => holder.sign(member(2).nodeId, { nodeCsr: caRequest, clientCsr }), { code: 'EA_PKI_CSR_REJECTED', message: /CA/ });
+});
