@@ -10,6 +10,9 @@ DEBIAN_PACKAGES=(
   libsystemd-dev     # sd-notify's native addon builds against it (npm ci)
   openssl            # tests verify issued certificates with openssl verify
   iproute2           # network-namespace test hosts (ip netns, veth, bridge)
+  util-linux         # unshare --uts gives each network-namespace test host its own hostname
+  curl               # netns tests and the netns demo read each host's loopback-only status API from inside it
+  nftables           # mDNS e2e tests silence multicast on one test host (nft drop of 224.0.0.0/4)
   dpkg-dev           # packaging: dpkg-deb builds the .deb (npm run package)
   lintian            # packaging tests: the .deb must have no lintian errors
   rpm                # packaging: rpmbuild builds the .rpm; tests unpack it with rpm --root
