@@ -313,6 +313,10 @@ export class Agent {
   private async serveEnroll(caller: PeerCaller, request: EnrollRequest): Promise<EnrollResponse> {
     const committed = this.committed;
     if (!committed) throw notReady('this agent has not agreed on the initial members yet; retry shortly');
+    if (this.formed && caller.via === 'token') {
+      // Every initial member was enrolled before the cluster could form; after that, only cluster certificates count.
+      throw notAllowed('the cluster has formed: enrollment with the join token is closed; joining a formed cluster is not supported by this version yet');
+    }
     const holder = caHolderOf(committed.view);
     if (holder.nodeId !== this.identity.nodeId) throw notAllowed(`this agent is not the CA holder; ${holder.name} is`);
     const memberId =
