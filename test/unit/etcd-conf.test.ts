@@ -8,7 +8,7 @@ import {
 import { renderEtcdctlEnv } from '../../src/etcd/etcdctl-env.js';
 import { formatEnvValue } from '../../src/etcd/env-file.js';
 import { idToHex, hexToId } from '../../src/etcd/client.js';
-import { parseEnvironmentFile } from '../../src/systemd/env-file.js';
+import { parseEnvFile as parseEnvironmentFile } from '../../src/util/env-file.js';
 import { isAgentError } from '../../src/util/errors.js';
 
 function threeMembers(): EtcdConfInput {
