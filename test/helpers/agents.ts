@@ -64,18 +64,7 @@ export class NodeSet {
     this.dir = await mkdtemp(join(tmpdir(), `ea-it-${this.options.subnet}-`));
     const first = this.options.firstIndex ?? 1;
     const all: TestNode[] = [];
-    for (let i = first; i < first + this.options.count; i++) {
-      const address = `127.0.${this.options.subnet}.${10 + i}`;
-      const root = join(this.dir, `n${i}`);
-      all.push({
-        name: `n${i}`,
-        address,
-        root,
-        configPath: join(root, 'etc', 'etcd-agent', 'config.yaml'),
-        statusPort: 2391,
-        logFile: join(this.dir, `n${i}.log`),
-      });
-    }
+    for (let i = first; i < first + this.options.count; i++) all.push(this.makeNode(i));
     this.nodes.push(...all);
     for (const node of all) await this.initNode(node, all, extraInitArgs(node));
   }
@@ -104,19 +93,22 @@ export class NodeSet {
 
   /** Adds a node with its own root that is not part of the initial set. */
   async addNode(index: number, seedsFrom: TestNode[], token: string): Promise<TestNode> {
-    const address = `127.0.${this.options.subnet}.${10 + index}`;
+    const node = this.makeNode(index);
+    this.nodes.push(node);
+    await this.initNode(node, [node, ...seedsFrom], [], token);
+    return node;
+  }
+
+  private makeNode(index: number): TestNode {
     const root = join(this.dir, `n${index}`);
-    const node: TestNode = {
+    return {
       name: `n${index}`,
-      address,
+      address: `127.0.${this.options.subnet}.${10 + index}`,
       root,
       configPath: join(root, 'etc', 'etcd-agent', 'config.yaml'),
       statusPort: 2391,
       logFile: join(this.dir, `n${index}.log`),
     };
-    this.nodes.push(node);
-    await this.initNode(node, [node, ...seedsFrom], [], token);
-    return node;
   }
 
   start(node: TestNode): void {
