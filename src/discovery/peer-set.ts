@@ -36,7 +36,7 @@ export class PeerSet {
   }
 
   sourceNames(): string[] {
-    return this.sources.map((s) => s.name);
+    return this.sources.map((s) => s.describe?.() ?? s.name);
   }
 
   async stop(): Promise<void> {

@@ -19,6 +19,8 @@ export interface DiscoverySource {
   endpoints(): PeerEndpoint[];
   /** Problems worth showing in /status, in words. */
   problems(): string[];
+  /** Optional one-line description for /status (where it runs, what it announces). */
+  describe?(): string;
   stop(): Promise<void>;
 }
 
