@@ -1,0 +1,54 @@
+import t from 'tap';
+import { renderMetrics } from '../../src/agent/metrics.js';
+import type { StatusReport } from '../../src/agent/status-model.js';
+import { renderStatusText } from '../../src/agent/status-render.js';
+
+const report = (over: Partial<StatusReport> = {}): StatusReport => ({
+  version: '0.1.0',
+  node: { id: 'a'.repeat(32), name: 'n1', advertiseAddress: '10.0.0.11', advertiseAddressSource: 'auto (eth0)', peerApi: '0.0.0.0:2390', statusApi: '127.0.0.1:2391' },
+  cluster: { name: 'prod', id: 'abc123', size: 3, state: 'formed' },
+  phase: 'formed',
+  reason: 'all 3 members healthy',
+  phaseSince: '2026-11-22T10:00:00.000Z',
+  caHolder: { nodeId: 'a'.repeat(32), name: 'n1', self: true },
+  initialMembers: [],
+  discovery: { sources: ['seed'], problems: [] },
+  peers: [{ endpoint: '10.0.0.12:2390', sources: ['seed'], origin: '10.0.0.12:2390', authenticated: false, error: 'ECONNREFUSED' }],
+  refusals: [{ from: '10.0.0.66 (evil)', reason: 'wrong join token', at: '2026-11-22T10:01:00.000Z' }],
+  members: [
+    { name: 'n1', id: '1a', peerUrls: [], clientUrls: ['https://10.0.0.11:2379'], isLearner: false, healthy: true },
+    { name: 'n2', id: '2b', peerUrls: [], clientUrls: ['https://10.0.0.12:2379'], isLearner: false, healthy: false, reason: 'no leader' },
+  ],
+  leader: { id: '1a', name: 'n1' },
+  localMemberId: '1a',
+  ready: true,
+  certificates: [{ file: '/etc/etcd/pki/server.crt', notAfter: new Date(Date.now() + 10 * 86_400_000).toISOString(), daysLeft: 10 }],
+  etcdService: { manager: 'process', state: 'active', detail: 'running', pid: 42, restarts: 2, recentLog: [] },
+  lastError: null,
+  ...over,
+});
+
+t.test('the status table says what matters in words', async (t) => {
+  const text = renderStatusText(report());
+  t.match(text, /^phase: +formed since/m);
+  t.match(text, /^reason: +all 3 members healthy$/m);
+  t.match(text, /^CA holder: +n1 \(this node\)$/m);
+  t.match(text, /n2 +2b +https:\/\/10\.0\.0\.12:2379 +no \(no leader\)/);
+  t.match(text, /n1 +1a +https:\/\/10\.0\.0\.11:2379 +yes +\*/, 'the leader is starred');
+  t.match(text, /10\.0\.0\.12:2390 .* ECONNREFUSED/);
+  t.match(text, /10\.0\.0\.66 \(evil\): wrong join token/);
+  const waiting = renderStatusText(report({ phase: 'discovering', reason: 'waiting for peers: 1 of 3', caHolder: null, members: [], leader: null, ready: false }));
+  t.match(waiting, /CA holder: +\(not chosen yet\)/);
+  t.notMatch(waiting, /MEMBERS/);
+});
+
+t.test('metrics are valid Prometheus text with one active phase', async (t) => {
+  const text = renderMetrics(report(), true);
+  for (const line of text.trim().split('\n')) {
+    t.match(line, /^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[a-z]+="[^"]*"\})? -?\d+)$/, line);
+  }
+  t.equal((text.match(/^etcd_agent_phase\{phase="[a-z-]+"\} 1$/gm) ?? []).length, 1);
+  t.match(text, /^etcd_agent_etcd_members_healthy 1$/m);
+  t.match(text, /^etcd_agent_certificate_expiry_seconds\{file="\/etc\/etcd\/pki\/server.crt"\} \d+$/m);
+  t.match(renderMetrics(report(), false), /^etcd_agent_up 0$/m);
+});
