@@ -7,6 +7,7 @@ import {
   TOKEN_FILE_NAME,
   renderConfigYaml,
   resolveConfigPath,
+  setsNoKeys,
   validateRawConfig,
   type RawConfig,
   type RawValue,
@@ -149,7 +150,8 @@ export async function initCommand(args: string[], io: CliIo): Promise<number> {
   const existingConfig = await readFileIfExists(configPath);
   const existingToken = tokenText === undefined ? undefined : await readFileIfExists(tokenPath);
   if (v.force !== true) {
-    if (existingConfig !== undefined && existingConfig !== configText) {
+    // A config that sets no key (the commented-out one the packages install) holds nothing to lose.
+    if (existingConfig !== undefined && existingConfig !== configText && !setsNoKeys(existingConfig)) {
       throw usageError(`config file ${configPath} already exists with different content; nothing was written. Pass --force to overwrite it, or check it with \`etcd-agent check-config --config ${configPath}\``);
     }
     if (existingToken !== undefined && existingToken !== tokenText) {

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { createNotifier } from '../../systemd/notify.js';
 import { createLogger } from '../../util/log.js';
 import { Agent } from '../agent.js';
-import { loadConfigDetailed } from '../config/index.js';
+import { isNotConfiguredError, loadConfigDetailed } from '../config/index.js';
 import { chooseServiceManager } from '../service-manager-choice.js';
 import { defaultIo, parseCommandArgs, reportError, wantsHelp, type CliIo } from './args.js';
 import { packageVersion } from './version.js';
@@ -47,6 +47,16 @@ export async function runCommand(args: string[], io: CliIo = defaultIo()): Promi
     await running.stop();
     return 0;
   } catch (err) {
+    if (isNotConfiguredError(err)) {
+      // Installed but not configured yet: nothing to run, nothing failed. Under
+      // systemd (Type=notify) a main process that exits before READY=1 counts as
+      // a protocol failure and Restart= starts it again; after READY=1 an exit 0
+      // leaves the unit inactive, not failed, and not restarting.
+      io.stderr.write(`etcd-agent: ${err.message}\n`);
+      notifier.status('not configured: run etcd-agent init, then start the agent again');
+      notifier.ready();
+      return 0;
+    }
     notifier.status(`failed: ${err instanceof Error ? err.message : String(err)}`);
     await agent?.stop().catch(() => undefined);
     return reportError(io, err);

@@ -8,6 +8,8 @@ export interface ConfigProblem {
 }
 
 export const CONFIG_INVALID = 'EA_CONFIG_INVALID';
+/** The node has no configuration yet (the packages install a config with every key commented out). */
+export const NOT_CONFIGURED = 'EA_NOT_CONFIGURED';
 
 /**
  * The single error `loadConfig` throws: every problem found, one per line, and
@@ -17,8 +19,8 @@ export class ConfigError extends AgentError {
   readonly problems: readonly ConfigProblem[];
   readonly source: string | undefined;
 
-  constructor(problems: readonly ConfigProblem[], source?: string) {
-    super(CONFIG_INVALID, formatProblems(problems, source), { exitCode: 2 });
+  constructor(problems: readonly ConfigProblem[], source?: string, code = CONFIG_INVALID) {
+    super(code, formatProblems(problems, source), { exitCode: 2 });
     this.name = 'ConfigError';
     this.problems = problems;
     this.source = source;
@@ -31,6 +33,27 @@ export function formatProblems(problems: readonly ConfigProblem[], source?: stri
   if (problems.length === 1 && only !== undefined && only.key === source) return only.message;
   const head = `${where} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):`;
   return [head, ...problems.map((p) => `  - ${p.message}`)].join('\n');
+}
+
+/**
+ * No configuration at all: the default config file is missing, or sets no key
+ * (as the packages install it). `check-config` reports it like any invalid
+ * config (exit 2); `run` reports it and exits 0, so that an installed but
+ * unconfigured agent started by systemd ends cleanly instead of failing and
+ * restarting.
+ */
+export class NotConfiguredError extends ConfigError {
+  constructor(source: string, why: string) {
+    const message =
+      `not configured: ${source} ${why}. Run \`etcd-agent init --cluster NAME --size N --token-file FILE [--seeds HOST,...]\`` +
+      ' (see `etcd-agent init --help`), then start the agent again (systemctl start etcd-agent)';
+    super([{ key: source, message }], source, NOT_CONFIGURED);
+    this.name = 'NotConfiguredError';
+  }
+}
+
+export function isNotConfiguredError(err: unknown): err is NotConfiguredError {
+  return err instanceof NotConfiguredError;
 }
 
 export function isConfigError(err: unknown): err is ConfigError {

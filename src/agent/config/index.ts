@@ -1,5 +1,5 @@
 export type { AgentConfig, SeedAddress, ServiceManagerKind } from './types.js';
-export { loadConfig, loadConfigDetailed, resolveConfigPath, parseConfigText, type LoadConfigOptions, type LoadedConfig } from './load.js';
+export { loadConfig, loadConfigDetailed, resolveConfigPath, parseConfigText, setsNoKeys, type LoadConfigOptions, type LoadedConfig } from './load.js';
 export {
   validateRawConfig,
   readTokenFileFromDisk,
@@ -10,7 +10,16 @@ export {
   type TokenFileRead,
 } from './validate.js';
 export { applyEnvOverrides, envValue, ENV_OVERRIDES, type EnvOverride, type EnvResult } from './env.js';
-export { ConfigError, CONFIG_INVALID, formatProblems, isConfigError, type ConfigProblem } from './errors.js';
+export {
+  ConfigError,
+  CONFIG_INVALID,
+  NOT_CONFIGURED,
+  NotConfiguredError,
+  formatProblems,
+  isConfigError,
+  isNotConfiguredError,
+  type ConfigProblem,
+} from './errors.js';
 export { renderConfigYaml, renderConfigSummary } from './render.js';
 export { DEFAULTS, DEFAULT_CONFIG_PATH, FORBIDDEN_DATA_DIRS, TOKEN_FILE_NAME, defaultConfigPath, withRoot } from './defaults.js';
 export {

@@ -2,7 +2,8 @@ import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { defaultConfigPath } from './defaults.js';
-import { ConfigError, type ConfigProblem } from './errors.js';
+import { ENV_OVERRIDES } from './env.js';
+import { ConfigError, NotConfiguredError, type ConfigProblem } from './errors.js';
 import { CONFIG_PATH_ENV } from './schema.js';
 import type { AgentConfig } from './types.js';
 import { validateRawConfig, type ValidateContext } from './validate.js';
@@ -54,10 +55,23 @@ export function parseConfigText(text: string, source = '(config)'): { raw?: unkn
   return { raw: doc.toJS({ maxAliasCount: 50 }) as unknown, problems: [] };
 }
 
+/** True when YAML text sets no key: empty, comments only (the config file the packages install), or `{}`. */
+export function setsNoKeys(text: string): boolean {
+  const parsed = parseConfigText(text);
+  if (parsed.problems.length > 0) return false;
+  const raw = parsed.raw;
+  return raw === null || raw === undefined || (typeof raw === 'object' && !Array.isArray(raw) && Object.keys(raw).length === 0);
+}
+
 /** Loads, overrides, validates; returns the config and any warnings, or throws one ConfigError. Writes nothing. */
 export async function loadConfigDetailed(options: LoadConfigOptions = {}): Promise<LoadedConfig> {
   const env = options.env ?? process.env;
   const path = resolveConfigPath({ ...options, env });
+  // "Not configured" (rather than invalid) only when nothing at all says how to run: no
+  // ETCD_AGENT_* key override, and the default file missing or without keys. A
+  // --config or ETCD_AGENT_CONFIG naming a missing file stays an error.
+  const anyOverride = ENV_OVERRIDES.some((o) => (env[o.env] ?? '').trim() !== '');
+  const isDefaultPath = path === resolveConfigPath({ env: {}, ...(options.root !== undefined ? { root: options.root } : {}) });
   let text: string;
   let sourceMode: number;
   try {
@@ -73,7 +87,9 @@ export async function loadConfigDetailed(options: LoadConfigOptions = {}): Promi
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     let message: string;
-    if (code === 'ENOENT') {
+    if (code === 'ENOENT' && isDefaultPath && !anyOverride) {
+      throw new NotConfiguredError(path, 'does not exist');
+    } else if (code === 'ENOENT') {
       message = `config file ${path} does not exist: run \`etcd-agent init --cluster NAME --size N --token-file FILE\` first`;
     } else if (code === 'EACCES') {
       message = `config file ${path} cannot be read (permission denied): run etcd-agent as root or as the file's owner`;
@@ -85,6 +101,7 @@ export async function loadConfigDetailed(options: LoadConfigOptions = {}): Promi
     throw new ConfigError([{ key: path, message }], path);
   }
 
+  if (!anyOverride && setsNoKeys(text)) throw new NotConfiguredError(path, 'sets no keys yet (every key is commented out, as the package installs it)');
   const parsed = parseConfigText(text, path);
   if (parsed.problems.length > 0) throw new ConfigError(parsed.problems, path);
   const context: ValidateContext = { ...options.context, source: path, sourceMode };
