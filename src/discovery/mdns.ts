@@ -59,6 +59,8 @@ interface Responder {
 }
 
 const SOCKET_RETRY_MS = 30_000;
+/** An interface without an address (DHCP not done yet) is looked at again soon. */
+const INTERFACE_RETRY_MS = 5000;
 const STOP_WAIT_MS = 1000;
 const IGNORED_LOG_EVERY_MS = 60_000;
 
@@ -182,7 +184,7 @@ export class MdnsSource implements DiscoverySource {
           : `interface ${name} has no IPv4 address`
         : `no interface holds the advertise address ${this.options.advert().address}`;
       this.setupProblem = MdnsNoInterface(what).message;
-      this.retryAt = this.now() + SOCKET_RETRY_MS;
+      this.retryAt = this.now() + INTERFACE_RETRY_MS;
       return;
     }
     let bonjour: Bonjour;

@@ -557,7 +557,7 @@ export function netnsUnavailable(): string | undefined {
 export function skipUnlessRoot(t: Test, what = 'this e2e test'): boolean {
   const why = netnsUnavailable();
   if (!why) return true;
-  const msg = `!!! SKIPPED: ${what} needs network namespaces as root — ${why}. Run as root (CI does). !!!`;
+  const msg = `!!! SKIPPED: ${what} — ${why} !!!`;
   process.stderr.write(`${msg}\n`);
   t.comment(msg);
   // A skipped assertion, so tap's summary counts the file as skipped rather than passed.

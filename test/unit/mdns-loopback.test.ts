@@ -154,3 +154,37 @@ t.test('an interface that does not exist is a problem in words, not an exception
   t.match(s.problems().join(), /mDNS is on but this host has no interface nosuch0; set discovery\.mdnsInterface/);
   t.match(s.describe(), /not running/);
 });
+
+t.test('the interface comes and goes: mDNS starts, stops and restarts with it', async (t) => {
+  let clock = Date.now();
+  let current: NodeJS.Dict<import('node:os').NetworkInterfaceInfo[]> = {};
+  const lo = { address: '127.0.0.1', family: 'IPv4', netmask: '255.0.0.0', mac: '00:00:00:00:00:00', internal: true, cidr: '127.0.0.1/8' } as const;
+  const s = new MdnsSource({
+    advert: () => advertOf(8),
+    interfaceName: 'veth-test',
+    port: PORT,
+    logger: silentLogger(),
+    queryIntervalMs: 100,
+    networkInterfaces: () => current,
+    now: () => clock,
+  });
+  sources.push(s);
+  await s.start();
+  t.match(s.problems().join(), /this host has no interface veth-test/);
+  current = { 'veth-test': [] };
+  clock += 6000;
+  await s.refresh();
+  t.match(s.problems().join(), /interface veth-test has no IPv4 address/, 'retried after a few seconds');
+  current = { 'veth-test': [{ ...lo }] };
+  clock += 6000;
+  await s.refresh();
+  t.same(s.problems(), [], 'address arrived: mDNS runs');
+  t.match(s.describe(), /^mdns on veth-test \(127\.0\.0\.1\)/);
+  const peer = source(() => advertOf(9));
+  await peer.start();
+  await waitFor('the peer is heard', () => keys(s).includes('127.0.77.19:2390'), { timeoutMs: 5000 });
+  current = {};
+  await s.refresh();
+  t.match(s.describe(), /not running/, 'address gone: mDNS stops (and says goodbye)');
+  await peer.stop();
+});
