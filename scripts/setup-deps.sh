@@ -20,6 +20,7 @@ DEBIAN_PACKAGES=(
   cloud-init         # packaging tests: cloud-init schema validates the user-data examples
   debootstrap        # packaging e2e: builds the clean Debian root the .deb is installed into
   systemd-container  # packaging e2e: systemd-nspawn boots that root with systemd as PID 1
+  systemd            # systemd-analyze verifies etcd.service and etcd-agent.service in unit tests; systemd e2e hosts (test/helpers/nspawn.ts)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -14,8 +14,10 @@ export interface ServiceSpec {
   dataDir: string;
   /** Where the process backend keeps its pid file and log (the agent state dir). */
   workDir: string;
-  /** systemd only: User= of the unit. */
+  /** systemd only: User= of the unit (default 'etcd'); created as a system user when absent. */
   user?: string;
+  /** systemd only: Group= of the unit (default: the same name as `user`). */
+  group?: string;
 }
 
 export type ServiceActiveState = 'active' | 'activating' | 'deactivating' | 'inactive' | 'failed' | 'unknown';

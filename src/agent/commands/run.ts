@@ -33,10 +33,13 @@ export async function runCommand(args: string[], io: CliIo = defaultIo()): Promi
     });
     const logger = createLogger({ level: config.log.level });
     for (const w of warnings) logger.warn({ component: 'config', key: w.key }, w.message);
-    const serviceManager = chooseServiceManager(config.serviceManager, logger);
+    const serviceManager = chooseServiceManager(config, logger);
     agent = new Agent({ config, logger, version: packageVersion(), serviceManager });
     agent.onPhase((phase, reason) => notifier.status(`${phase}: ${reason}`));
     await agent.start();
+    // STATUS= before READY=1, so `systemctl status` never shows an empty status line.
+    const first = agent.report();
+    notifier.status(`${first.phase}: ${first.reason}`);
     notifier.ready();
     const running = agent;
     notifier.startWatchdog(() => running.loopAlive());
