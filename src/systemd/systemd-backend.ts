@@ -188,6 +188,7 @@ export class SystemdServiceManager implements ServiceManager {
   private busy = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private refreshedAt = 0;
 
   private snapshot: ServiceStatus = { state: 'unknown', restarts: 0, detail: 'not installed yet', recentLog: [] };
   private props: Props = new Map();
@@ -346,8 +347,8 @@ export class SystemdServiceManager implements ServiceManager {
   private startPolling(): void {
     if (this.timer !== undefined || this.closed || this.pollMs <= 0) return;
     this.timer = setInterval(() => {
-      // Never queue behind a slow call: the next poll will do.
-      if (this.busy > 0 || this.closed) return;
+      // Never queue behind a slow call, and skip when a call just refreshed (the agent calls install() every tick).
+      if (this.busy > 0 || this.closed || Date.now() - this.refreshedAt < this.pollMs / 2) return;
       this.serialize(() => this.refresh()).catch(() => undefined);
     }, this.pollMs);
     this.timer.unref();
@@ -367,6 +368,7 @@ export class SystemdServiceManager implements ServiceManager {
       return;
     }
     this.props = props;
+    this.refreshedAt = Date.now();
     if (troubled(props)) {
       const key = [one(props, 'ActiveState'), one(props, 'SubState'), one(props, 'NRestarts'), one(props, 'ExecMainExitTimestamp')].join('/');
       if (key !== this.journalKey) {

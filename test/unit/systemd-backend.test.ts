@@ -235,6 +235,30 @@ t.test('status: a failing etcd shows systemd\'s words and the journal, read once
   t.equal(manager.status().state, 'failed');
 });
 
+t.test('the background poll notices a change nobody asked about; close() stops it', async (t) => {
+  const { spec, fake } = fixture(t);
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const manager = new SystemdServiceManager(silentLogger(), {
+    unitFile: fake.unitFile,
+    systemctl: new Systemctl({ runner: fake.runner }),
+    pollMs: 40,
+    ensureAccount: async (user, group) => ({ user, group, uid, gid }),
+  });
+  await manager.install(spec);
+  t.equal(manager.status().state, 'active');
+  fake.set({ ActiveState: 'failed', SubState: 'failed', Result: 'exit-code', ExecMainCode: '1', ExecMainStatus: '2', ExecMainExitTimestamp: '@1700000100', MainPID: '0' });
+  const deadline = Date.now() + 3000;
+  while (manager.status().state !== 'failed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(manager.status().state, 'failed', 'seen by the poll');
+  t.match(manager.status().detail, /exited with code 2/);
+  t.same(manager.status().recentLog, fake.journal, 'journal read by the poll');
+  await manager.close();
+  const shows = fake.calls.filter((c) => c.includes(' show ')).length;
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(fake.calls.filter((c) => c.includes(' show ')).length, shows, 'no polling after close()');
+});
+
 t.test('systemctl errors carry systemd\'s own words and a bound', async (t) => {
   const { spec, fake, manager } = fixture(t);
   await manager.install(spec);
