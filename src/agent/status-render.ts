@@ -13,6 +13,8 @@ export function renderStatusText(r: StatusReport): string {
   row('ready', r.ready ? 'yes' : 'no');
   row('CA holder', r.caHolder ? `${r.caHolder.name}${r.caHolder.self ? ' (this node)' : ''}` : '(not chosen yet)');
   row('etcd service', `${r.etcdService.state} via ${r.etcdService.manager}${r.etcdService.pid ? `, pid ${r.etcdService.pid}` : ''}; ${r.etcdService.detail}`);
+  for (const source of r.discovery.sources) row('discovery', source);
+  for (const problem of r.discovery.problems) row('discovery issue', problem);
   if (r.leader) row('leader', `${r.leader.name || '?'} (${r.leader.id})`);
   if (r.lastError) row('last error', r.lastError);
 
