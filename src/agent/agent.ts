@@ -21,7 +21,8 @@ import { pkiPaths, readNodePki, type NodePki, type PkiPaths } from './pki-files.
 import { Waker } from './sleep.js';
 import { StateStore, type CommittedView, type Enrollment, type FormedMarker, type NodeIdentity } from './state-store.js';
 import { createStatusServer } from './status-server.js';
-import type { Phase, StatusReport } from './status-model.js';
+import type { CertificateStatus, Phase, StatusReport } from './status-model.js';
+import { buildStatusReport, certificateStatus } from './status-report.js';
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -63,6 +64,7 @@ export class Agent {
   private enrollment: Enrollment | undefined;
   private formed: FormedMarker | undefined;
   private nodePki: NodePki | undefined;
+  private certificates: CertificateStatus[] = [];
   private holder: Promise<CaHolder> | undefined;
   private proposal: Proposal | undefined;
   private observation: ClusterObservation | undefined;
@@ -105,8 +107,9 @@ export class Agent {
     this.enrollment = await this.store.enrollment();
     this.formed = await this.store.formed();
     if (this.enrollment) {
-      this.nodePki = await readNodePki(this.pki);
-      if (!this.nodePki) {
+      const pki = await readNodePki(this.pki);
+      if (pki) this.setNodePki(pki);
+      else {
         throw new AgentError(
           'EA_PKI_MISSING',
           `this node enrolled earlier but its certificates in ${this.pki.dir} are missing or incomplete; restore them from a backup (the agent will not re-enroll a node that may already be a member)`,
@@ -276,7 +279,7 @@ export class Agent {
     if (!sameView(answer.view, committed.view) || answer.clusterName !== this.config.cluster.name) {
       throw new AgentError('EA_ENROLL_VIEW_MISMATCH', `the CA holder ${holder.name} answered for different initial members; retrying`);
     }
-    this.nodePki = await completeEnrollment(this.pki, pending, answer);
+    this.setNodePki(await completeEnrollment(this.pki, pending, answer));
     const enrollment: Enrollment = {
       clusterName: answer.clusterName,
       initialClusterToken: answer.initialClusterToken,
@@ -479,6 +482,16 @@ export class Agent {
     return this.clientTls();
   }
 
+  private setNodePki(pki: NodePki): void {
+    this.nodePki = pki;
+    // Parsed once here, not on every status request.
+    this.certificates = certificateStatus([
+      [this.pki.caCert, pki.caPem],
+      [this.pki.serverCert, pki.serverCertPem],
+      [this.pki.clientCert, pki.clientCertPem],
+    ]);
+  }
+
   private refused(from: string, reason: string): void {
     this.logger.warn({ component: 'peer-api', peer: from, reason }, 'refused a peer');
     this.refusals.push({ from, reason, at: new Date().toISOString() });
@@ -497,62 +510,23 @@ export class Agent {
   }
 
   report(): StatusReport {
-    const view = this.committed?.view;
-    const holder = view ? caHolderOf(view) : undefined;
-    const obs = this.observation;
-    const service = this.service.status();
-    const memberName = (id: string | null): string => obs?.members.find((m) => m.id === id)?.name ?? '';
-    return {
+    return buildStatusReport({
       version: this.options.version,
-      node: {
-        id: this.identity?.nodeId ?? '',
-        name: this.config.node.name,
-        advertiseAddress: this.config.node.advertiseAddress,
-        advertiseAddressSource: this.config.node.advertiseAddressSource,
-        peerApi: `${this.config.peerApi.listenAddress}:${this.config.peerApi.port}`,
-        statusApi: `${this.config.statusApi.host}:${this.config.statusApi.port}`,
-      },
-      cluster: {
-        name: this.config.cluster.name,
-        id: this.formed?.clusterId ?? obs?.clusterId ?? null,
-        size: this.config.cluster.size,
-        state: this.formed ? 'formed' : 'forming',
-      },
+      config: this.config,
+      nodeId: this.identity?.nodeId ?? '',
       phase: this.phase,
       reason: this.reason,
       phaseSince: this.phaseSince,
-      caHolder: holder ? { nodeId: holder.nodeId, name: holder.name, self: holder.nodeId === this.identity.nodeId } : null,
-      initialMembers: (view ?? []).map((m) => ({ nodeId: m.nodeId, name: m.name, address: m.address })),
+      lastError: this.lastError,
+      view: this.committed?.view,
+      formed: this.formed,
+      observation: this.observation,
+      observationFresh: Date.now() - this.lastObservationAt < 3 * STEADY_CHECK_MS,
       discovery: { sources: this.peerSet?.sourceNames() ?? [], problems: this.peerSet?.problems() ?? [] },
       peers: this.tracker?.status() ?? [],
-      refusals: [...this.refusals],
-      members: obs?.members ?? [],
-      leader: obs?.leaderId ? { id: obs.leaderId, name: memberName(obs.leaderId) } : null,
-      localMemberId: obs?.localMemberId ?? this.formed?.memberId ?? null,
-      ready: Boolean(this.formed && obs?.localHealthy && Date.now() - this.lastObservationAt < 3 * STEADY_CHECK_MS),
-      certificates: this.certificateStatus(),
-      etcdService: {
-        manager: this.service.kind,
-        state: service.state,
-        detail: service.detail,
-        ...(service.pid ? { pid: service.pid } : {}),
-        restarts: service.restarts,
-        recentLog: service.recentLog.slice(-10),
-      },
-      lastError: this.lastError,
-    };
-  }
-
-  private certificateStatus(): StatusReport['certificates'] {
-    const pki = this.nodePki;
-    if (!pki) return [];
-    return [
-      [this.pki.caCert, pki.caPem],
-      [this.pki.serverCert, pki.serverCertPem],
-      [this.pki.clientCert, pki.clientCertPem],
-    ].map(([file, pem]) => {
-      const notAfter = certificateInfo(pem!).notAfter;
-      return { file: file!, notAfter: notAfter.toISOString(), daysLeft: Math.floor((notAfter.getTime() - Date.now()) / 86_400_000) };
+      refusals: this.refusals,
+      certificates: this.certificates,
+      service: { kind: this.service.kind, status: this.service.status() },
     });
   }
 }

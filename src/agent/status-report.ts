@@ -1,0 +1,81 @@
+import { certificateInfo } from '../pki/index.js';
+import type { ServiceStatus } from '../systemd/service-manager.js';
+import type { ClusterObservation } from './cluster-health.js';
+import type { AgentConfig } from './config/types.js';
+import { caHolderOf, type View } from './election.js';
+import type { CertificateStatus, PeerStatus, Phase, StatusReport } from './status-model.js';
+
+/** Everything /status is made of, as plain data the agent already holds. */
+export interface StatusInput {
+  version: string;
+  config: AgentConfig;
+  nodeId: string;
+  phase: Phase;
+  reason: string;
+  phaseSince: string;
+  lastError: string | null;
+  view: View | undefined;
+  formed: { clusterId: string; memberId: string } | undefined;
+  observation: ClusterObservation | undefined;
+  /** The observation is recent enough to vouch for readiness. */
+  observationFresh: boolean;
+  discovery: { sources: string[]; problems: string[] };
+  peers: PeerStatus[];
+  refusals: { from: string; reason: string; at: string }[];
+  certificates: CertificateStatus[];
+  service: { kind: string; status: ServiceStatus };
+}
+
+/** Pure: the /status document. */
+export function buildStatusReport(input: StatusInput): StatusReport {
+  const { config, view, observation: obs, formed, service } = input;
+  const holder = view ? caHolderOf(view) : undefined;
+  const memberName = (id: string): string => obs?.members.find((m) => m.id === id)?.name ?? '';
+  return {
+    version: input.version,
+    node: {
+      id: input.nodeId,
+      name: config.node.name,
+      advertiseAddress: config.node.advertiseAddress,
+      advertiseAddressSource: config.node.advertiseAddressSource,
+      peerApi: `${config.peerApi.listenAddress}:${config.peerApi.port}`,
+      statusApi: `${config.statusApi.host}:${config.statusApi.port}`,
+    },
+    cluster: {
+      name: config.cluster.name,
+      id: formed?.clusterId ?? obs?.clusterId ?? null,
+      size: config.cluster.size,
+      state: formed ? 'formed' : 'forming',
+    },
+    phase: input.phase,
+    reason: input.reason,
+    phaseSince: input.phaseSince,
+    caHolder: holder ? { nodeId: holder.nodeId, name: holder.name, self: holder.nodeId === input.nodeId } : null,
+    initialMembers: (view ?? []).map((m) => ({ nodeId: m.nodeId, name: m.name, address: m.address })),
+    discovery: input.discovery,
+    peers: input.peers,
+    refusals: [...input.refusals],
+    members: obs?.members ?? [],
+    leader: obs?.leaderId ? { id: obs.leaderId, name: memberName(obs.leaderId) } : null,
+    localMemberId: obs?.localMemberId ?? formed?.memberId ?? null,
+    ready: Boolean(formed && obs?.localHealthy && input.observationFresh),
+    certificates: input.certificates,
+    etcdService: {
+      manager: service.kind,
+      state: service.status.state,
+      detail: service.status.detail,
+      ...(service.status.pid ? { pid: service.status.pid } : {}),
+      restarts: service.status.restarts,
+      recentLog: service.status.recentLog.slice(-10),
+    },
+    lastError: input.lastError,
+  };
+}
+
+/** Expiry of each certificate file, from its PEM. */
+export function certificateStatus(files: [file: string, pem: string][], now = Date.now()): CertificateStatus[] {
+  return files.map(([file, pem]) => {
+    const notAfter = certificateInfo(pem).notAfter;
+    return { file, notAfter: notAfter.toISOString(), daysLeft: Math.floor((notAfter.getTime() - now) / 86_400_000) };
+  });
+}
