@@ -15,6 +15,8 @@
  * 4. host3: `apt-get remove` stops and disables the agent; etcd runs on and
  *    the cluster stays healthy. `apt-get purge` removes /etc/etcd-agent and
  *    /var/lib/etcd-agent, and nothing of etcd's data.
+ * 5. host3 without etcd-server: `dpkg -i` works (etcd is only recommended);
+ *    the started agent names the missing /usr/bin/etcd and what to install.
  *
  * Steps build on each other (one cluster); every wait is bounded.
  */
@@ -242,6 +244,29 @@ async function scenario(t: Test): Promise<void> {
     t.equal((await h3.exec(['systemctl', 'is-active', 'etcd'], { check: false })).stdout.trim(), 'active', 'etcd still runs');
     t.same(await memberIds(h1), members, 'still the same three members');
     t.equal((await h3.exec(['dpkg-query', '-W', '-f', '${Status}', 'etcd-agent'], { check: false })).stdout.includes('installed'), false, 'no trace in dpkg');
+  });
+
+  await t.test('5: without etcd installed, the agent says which binary is missing and how to get it', async (t) => {
+    // host3 has left the agent's care; now its etcd goes too (the cluster keeps quorum with two).
+    await h3.exec(['dpkg', '--purge', 'etcd-server'], { timeoutMs: 60_000 });
+    const i = await h3.exec(['dpkg', '-i', DEB_IN_HOST], { timeoutMs: 120_000, check: false });
+    t.equal(i.code, 0, `etcd is only recommended: dpkg -i works without it\n${i.output.slice(-2000)}`);
+    await h3.writeFile('/etc/etcd-agent/join-token', `${generateToken()}\n`, 0o600);
+    await h3.exec(['etcd-agent', 'init', '--cluster', 'solo', '--size', '1', '--token-file', '/etc/etcd-agent/join-token', '--no-mdns']);
+    await h3.exec(['systemctl', 'start', 'etcd-agent'], { timeoutMs: 60_000 });
+    const s = await waitFor(
+      'the agent to report the missing etcd binary',
+      async () => {
+        const st = await status(h3);
+        const text = `${st?.reason ?? ''} ${(st as { lastError?: string } | undefined)?.lastError ?? ''}`;
+        return text.includes('/usr/bin/etcd') ? text : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000, describe: () => diagnose([h3]) },
+    );
+    t.match(s, 'the etcd binary /usr/bin/etcd cannot be run (no such file)', 'names the binary and why');
+    t.match(s, 'install etcd', 'and what to do');
+    t.comment(`reported: ${s.trim()}`);
+    t.match(await h3.journal('etcd-agent', 50), '/usr/bin/etcd cannot be run', 'the journal says it too');
   });
 }
 
