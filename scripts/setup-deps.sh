@@ -20,6 +20,10 @@ DEBIAN_PACKAGES=(
   cloud-init         # packaging tests: cloud-init schema validates the user-data examples
   debootstrap        # packaging e2e: builds the clean Debian root the .deb is installed into
   systemd-container  # packaging e2e: systemd-nspawn boots that root with systemd as PID 1
+  g++                # npm ci and npm run package compile sd-notify's addon (node-gyp)
+  make               # node-gyp's build runs make
+  python3            # node-gyp is driven by python3
+  man-db             # packaging tests check the generated man page with man --warnings (lintian does too)
   systemd            # systemd-analyze verifies etcd.service and etcd-agent.service in unit tests; systemd e2e hosts (test/helpers/nspawn.ts)
 )
 
