@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { PeerSet } from '../discovery/index.js';
 import { certificateInfo, createEphemeralIdentity, deriveHelloKey, type TlsIdentity } from '../pki/index.js';
+import { checkBinary } from '../systemd/binary.js';
 import type { ServiceManager, ServiceSpec } from '../systemd/service-manager.js';
 import { AgentError, describeError, isAgentError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -71,6 +72,7 @@ export class Agent {
   private lastObservationAt = 0;
   private lastPeerRoundAt = 0;
   private serviceEnabled = false;
+  private peerApiOpen = false;
 
   private phase: Phase = 'starting';
   private reason = 'starting up';
@@ -138,7 +140,8 @@ export class Agent {
       peerRefused: (from, reason) => this.refused(from, reason),
       enroll: (caller, request) => this.serveEnroll(caller, request),
     }, this.logger);
-    await this.peerServer.listen(this.config.peerApi.listenAddress, this.config.peerApi.port);
+    // A node that cannot run etcd must not take a seat among the initial members.
+    if (await this.etcdInstalled()) await this.openPeerApi();
     this.statusServer = createStatusServer({ report: () => this.report(), loopAlive: () => this.loopAlive() });
     await this.statusServer.listen({ host: this.config.statusApi.host, port: this.config.statusApi.port });
     await this.peerSet.start();
@@ -192,6 +195,10 @@ export class Agent {
   }
 
   private async step(): Promise<void> {
+    if (!this.peerApiOpen) {
+      if (!(await this.etcdInstalled())) return;
+      await this.openPeerApi();
+    }
     if (this.committed && Date.now() - this.lastPeerRoundAt > PEER_REFRESH_MS) {
       // Past the election the peer list is only for /status; keep it current at a slower pace.
       this.lastPeerRoundAt = Date.now();
@@ -202,6 +209,21 @@ export class Agent {
     if (this.enrollment && this.nodePki) return this.bringUp();
     if (this.committed) return this.enroll(this.committed);
     return this.discoverAndElect();
+  }
+
+  private async etcdInstalled(): Promise<boolean> {
+    try {
+      await checkBinary(this.config.etcd.binary);
+      return true;
+    } catch (err) {
+      this.setPhase('starting', `${describeError(err)}; this node stays out of the cluster (its peer API is closed) until etcd can run`);
+      return false;
+    }
+  }
+
+  private async openPeerApi(): Promise<void> {
+    await this.peerServer.listen(this.config.peerApi.listenAddress, this.config.peerApi.port);
+    this.peerApiOpen = true;
   }
 
   // ---- discovery and election -------------------------------------------

@@ -3,7 +3,7 @@ import { defineError } from '../util/errors.js';
 export const SvcBinaryMissing = defineError(
   'EA_SVC_BINARY_MISSING',
   (path: string, reason: string) =>
-    `the etcd binary ${path} cannot be run (${reason}); install etcd (apt-get install etcd-server) or set etcd.binary in the agent config to where it is.`,
+    `the etcd binary ${path} cannot be run (${reason}); install etcd (apt-get install etcd-server, or dnf install etcd) or set etcd.binary in the agent config to where it is.`,
 );
 
 export const SvcNotInstalled = defineError(

@@ -15,12 +15,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { access, constants, mkdir, readFile, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { writeFileAtomic, readFileIfExists } from '../util/atomic-write.js';
-import { describeError, isAgentError } from '../util/errors.js';
+import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { parseEnvironmentFile } from './env-file.js';
+import { checkBinary } from './binary.js';
 import {
   SvcBinaryMissing,
   SvcEnvFileUnreadable,
@@ -405,18 +406,6 @@ function validateSpec(spec: ServiceSpec): void {
     const value = spec[field];
     if (typeof value !== 'string' || value === '') throw SvcSpecInvalid(field, 'is empty; give an absolute path');
     if (!isAbsolute(value)) throw SvcSpecInvalid(field, `(${value}) is not an absolute path`);
-  }
-}
-
-async function checkBinary(path: string): Promise<void> {
-  try {
-    const st = await stat(path);
-    if (!st.isFile()) throw SvcBinaryMissing(path, 'not a regular file');
-    await access(path, constants.X_OK);
-  } catch (err) {
-    if (isAgentError(err)) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    throw SvcBinaryMissing(path, code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'not executable' : describeError(err));
   }
 }
 

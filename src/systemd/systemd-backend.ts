@@ -15,14 +15,15 @@
  *   background poll; when etcd fails, the last journal lines go into it.
  * - close() only stops polling: etcd.service lives on without the agent.
  */
-import { access, constants, readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, isAbsolute } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { defineError, describeError, isAgentError } from '../util/errors.js';
+import { defineError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { parseEnvFile } from '../util/env-file.js';
 import { renderEtcdUnit } from './etcd-unit.js';
-import { SvcBinaryMissing, SvcEnvFileUnreadable, SvcNotInstalled, SvcSpecInvalid } from './errors.js';
+import { checkBinary } from './binary.js';
+import { SvcEnvFileUnreadable, SvcNotInstalled, SvcSpecInvalid } from './errors.js';
 import { ensureServiceAccount, prepareServicePaths, type ServiceAccount } from './service-account.js';
 import type { ServiceActiveState, ServiceManager, ServiceSpec, ServiceStatus } from './service-manager.js';
 import { Systemctl, parseUnixTimestamp, signalName } from './systemctl.js';
@@ -399,14 +400,3 @@ function validate(spec: ServiceSpec, unitFile: string): void {
   }
 }
 
-async function checkBinary(path: string): Promise<void> {
-  try {
-    const st = await stat(path);
-    if (!st.isFile()) throw SvcBinaryMissing(path, 'not a regular file');
-    await access(path, constants.X_OK);
-  } catch (err) {
-    if (isAgentError(err)) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    throw SvcBinaryMissing(path, code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'not executable' : describeError(err));
-  }
-}
