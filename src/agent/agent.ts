@@ -35,6 +35,7 @@ export interface AgentOptions {
 }
 
 const STEADY_CHECK_MS = 5000;
+const FAST_TICK_MS = 250;
 const PEER_REFRESH_MS = 15_000;
 const MAX_REFUSALS = 20;
 
@@ -186,8 +187,17 @@ export class Agent {
         this.reason = `${this.phaseReasonPrefix()}${this.lastError}`;
         this.logger.warn({ component: 'agent', phase: this.phase, err: this.lastError }, 'step failed; will retry');
       }
-      if (!this.stopped) await this.waker.sleep(this.tickMs);
+      if (!this.stopped) await this.waker.sleep(this.nextTickMs());
     }
+  }
+
+  /**
+   * While the node is moments from its next step (peers agreeing, the holder
+   * signing, etcd electing a leader) it looks more often; otherwise once per tick.
+   */
+  private nextTickMs(): number {
+    const busy = this.phase === 'electing' || this.phase === 'enrolling' || this.phase === 'starting-etcd' || this.phase === 'forming';
+    return busy ? Math.min(this.tickMs, FAST_TICK_MS) : this.tickMs;
   }
 
   private phaseReasonPrefix(): string {

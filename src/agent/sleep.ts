@@ -1,19 +1,38 @@
-/** A sleep that `wake()` can cut short, so the loop reacts at once to news (a peer said hello, a stop was asked). */
+/**
+ * A sleep that `wake()` can cut short, so the loop reacts at once to news (a
+ * peer said hello, a step made progress, a stop was asked). A wake that comes
+ * while nobody sleeps is kept for the next sleep, so progress made during a
+ * step is never followed by an idle tick.
+ */
 export class Waker {
   private pending: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private woken = false;
 
   sleep(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       this.pending = resolve;
-      this.timer = setTimeout(() => this.wake(), ms);
+      this.timer = setTimeout(() => this.release(), ms);
     });
   }
 
   wake(): void {
+    if (!this.pending) {
+      this.woken = true;
+      return;
+    }
+    this.release();
+  }
+
+  private release(): void {
     clearTimeout(this.timer);
     const resolve = this.pending;
     this.pending = undefined;
+    this.woken = false;
     resolve?.();
   }
 }
