@@ -468,7 +468,9 @@ export class SystemdHost {
       state = await this.exec(['systemctl', 'is-system-running', '--wait'], { timeoutMs: Math.max(1000, deadline - Date.now()), check: false }).catch((err: unknown) => {
         throw new Error(`${this.name}: boot did not finish within ${timeoutMs} ms: ${String(err)}\n${this.tail()}`);
       });
-      if (!/Failed to connect to bus/.test(state.stderr) || Date.now() > deadline) break;
+      // Under load the leader may not be systemd yet when we enter it ('offline', or no answer): ask again.
+      const early = /Failed to connect to bus/.test(state.stderr) || ['offline', ''].includes(state.stdout.trim());
+      if (!early || Date.now() > deadline) break;
       await sleep(200);
     }
     const word = state.stdout.trim();
