@@ -226,7 +226,9 @@ export class Agent {
       await checkBinary(this.config.etcd.binary);
       return true;
     } catch (err) {
-      this.setPhase('starting', `${describeError(err)}; this node stays out of the cluster (its peer API is closed) until etcd can run`);
+      const reason = `${describeError(err)}; this node stays out of the cluster (its peer API is closed) until etcd can run`;
+      if (reason !== this.reason) this.logger.warn({ component: 'agent', reason }, 'etcd cannot run');
+      this.setPhase('starting', reason);
       return false;
     }
   }
@@ -534,6 +536,8 @@ export class Agent {
     if (phase !== this.phase) {
       this.phaseSince = new Date().toISOString();
       this.logger.info({ component: 'agent', phase, reason }, 'phase');
+    } else if (reason !== this.reason) {
+      this.logger.debug({ component: 'agent', phase, reason }, 'reason');
     }
     const changed = phase !== this.phase || reason !== this.reason;
     this.phase = phase;
