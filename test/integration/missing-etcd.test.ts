@@ -5,6 +5,7 @@
 import t from 'tap';
 import { connect } from 'node:net';
 import { copyFile, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateToken } from '../../src/pki/index.js';
 import { NodeSet } from '../helpers/agents.js';
@@ -43,6 +44,7 @@ t.test('missing etcd: no seat in the election, a reason that names the binary', 
   t.match(s.reason, /cannot be run \(no such file\); install etcd/);
   t.match(s.reason, /peer API is closed/);
   t.equal(await portOpen(node.address, 2390), false, 'the peer API does not listen, so no peer counts this node');
+  t.match(readFileSync(node.logFile, 'utf8'), /"level":40.*cannot be run \(no such file\)/, 'the log says it too');
 
   await copyFile('/usr/bin/etcd', binary).catch(async () => {
     const { mkdir } = await import('node:fs/promises');
