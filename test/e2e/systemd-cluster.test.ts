@@ -144,7 +144,12 @@ if (requireSystemdHosts(t)) {
         '/var/lib/etcd-agent root:root 700',
       ], `${h.name}: ownership and modes`);
 
-      const s = await status(h);
+      // systemd marks etcd active when etcd's READY=1 arrives, which can trail the
+      // first healthy answer by a moment; the agent's snapshot follows its next poll.
+      const s = await waitFor(`${h.name}: /status shows etcd.service active`, async () => {
+        const r = await status(h);
+        return r.etcdService.state === 'active' ? r : undefined;
+      }, { timeoutMs: 20_000, intervalMs: 500 });
       t.equal(s.etcdService.manager, 'systemd', `${h.name}: /status says the systemd backend runs etcd`);
       t.equal(s.etcdService.state, 'active');
     }
