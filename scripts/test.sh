@@ -10,6 +10,13 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup-deps.sh
 
+# Tests and helpers are TypeScript too; tap's loader does not type-check them.
+if ! npx tsc -p tsconfig.test.json; then
+  echo "type errors in src/, test/ or bench/ (npx tsc -p tsconfig.test.json)" >&2
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+
 log=$(mktemp -t etcd-agent-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 

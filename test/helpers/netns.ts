@@ -28,6 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { alive } from './process-lock.js';
 
 export const REGISTRY_DIR = '/run/etcd-agent-testbeds';
 /** Namespaces, veths and bridges of every bed match this (and nothing else we create does). */
@@ -113,15 +114,6 @@ function must(argv: string[], input?: string): string {
 
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function netnsList(): string[] {

@@ -32,9 +32,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
-import { chmod, copyFile, cp, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { waitFor } from './wait.js';
+import { alive, withLock } from './process-lock.js';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const NSPAWN_CACHE = join(REPO, '.cache', 'nspawn');
@@ -103,15 +104,6 @@ export function run(
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Children of `pid`, from /proc (no ps needed). */
 function childrenOf(pid: number): number[] {
@@ -300,34 +292,6 @@ export async function buildBaseRoot(log: (line: string) => void = () => undefine
   });
   return final;
 }
-
-/** A lock file holding the owner's pid; a lock whose owner is gone is taken over. */
-async function withLock(path: string, timeoutMs: number, fn: () => Promise<void>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const handle = await open(path, 'wx');
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
-        await rm(path, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`${path} is still held by pid ${owner} after ${timeoutMs} ms`);
-      await sleep(1000);
-    }
-  }
-  try {
-    await fn();
-  } finally {
-    await rm(path, { force: true });
-  }
-}
-
 // ---------------------------------------------------------------------------
 // the agent, installed the way a package will
 

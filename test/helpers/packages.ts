@@ -14,10 +14,11 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { withLock } from './process-lock.js';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const PACKAGE_CACHE = join(REPO, '.cache', 'packages');
@@ -93,41 +94,6 @@ async function cacheKey(files: string[], options: BuildOptions): Promise<string>
     h.update(await readFile(join(REPO, f)));
   }
   return h.digest('hex').slice(0, 16);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function withLock<T>(path: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const handle = await open(path, 'wx');
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (!(owner > 0) || !alive(owner)) {
-        await rm(path, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`${path} is still held by pid ${owner}`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(path, { force: true });
-  }
 }
 
 interface Manifest {
