@@ -102,7 +102,7 @@ if (requireSystemdHosts(t)) {
     for (const h of hosts) {
       const seeds = hosts.filter((o) => o !== h).map((o) => o.address).join(',');
       await h.exec([
-        'etcd-agent', 'init', '--cluster', CLUSTER, '--size', '3', '--token', token, '--name', h.name,
+        'etcd-agent', 'init', '--cluster', CLUSTER, '--size', '3', `--token=${token}`, '--name', h.name,
         '--advertise-address', h.address!, '--seeds', seeds, '--no-mdns',
       ]);
       await h.exec(['systemctl', 'enable', 'etcd-agent']);

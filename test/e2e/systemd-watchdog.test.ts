@@ -26,7 +26,7 @@ if (requireSystemdHosts(t)) {
     await bed.bootAll();
     // A cluster of 3 whose only seed never answers: the agent stays in `discovering`, which is all this test needs.
     await h.exec([
-      'etcd-agent', 'init', '--cluster', 'wd', '--size', '3', '--token', randomBytes(24).toString('base64url'),
+      'etcd-agent', 'init', '--cluster', 'wd', '--size', '3', `--token=${randomBytes(24).toString('base64url')}`,
       '--name', h.name, '--advertise-address', h.address!, '--no-mdns', '--seeds', '10.232.0.99',
     ]);
     await h.writeFile('/etc/systemd/system/etcd-agent.service.d/test-hooks.conf', '[Service]\nEnvironment=ETCD_AGENT_TEST_HOOKS=block-loop-on-sigusr2\n');
