@@ -28,6 +28,7 @@ import {
 } from './schema.js';
 import { closest } from './suggest.js';
 import type { AgentConfig, SeedAddress } from './types.js';
+import { ETCD_CONF_KEYS } from '../../etcd/conf.js';
 
 /** What reading a token file found; injectable so tests need no files. */
 export type TokenFileRead = { ok: true; content: string; mode: number } | { ok: false; code: string; message: string };
@@ -55,26 +56,8 @@ export interface ValidationResult {
   warnings: ConfigProblem[];
 }
 
-/** Settings etcd-agent writes into etcd.conf itself; etcd.extraEnv must not override them. */
-export const MANAGED_ETCD_ENV: ReadonlySet<string> = new Set([
-  'ETCD_NAME',
-  'ETCD_DATA_DIR',
-  'ETCD_INITIAL_CLUSTER',
-  'ETCD_INITIAL_CLUSTER_STATE',
-  'ETCD_INITIAL_CLUSTER_TOKEN',
-  'ETCD_INITIAL_ADVERTISE_PEER_URLS',
-  'ETCD_ADVERTISE_CLIENT_URLS',
-  'ETCD_LISTEN_PEER_URLS',
-  'ETCD_LISTEN_CLIENT_URLS',
-  'ETCD_CERT_FILE',
-  'ETCD_KEY_FILE',
-  'ETCD_TRUSTED_CA_FILE',
-  'ETCD_CLIENT_CERT_AUTH',
-  'ETCD_PEER_CERT_FILE',
-  'ETCD_PEER_KEY_FILE',
-  'ETCD_PEER_TRUSTED_CA_FILE',
-  'ETCD_PEER_CLIENT_CERT_AUTH',
-]);
+/** Settings etcd-agent writes into etcd.conf itself (one list, owned by the renderer); etcd.extraEnv must not override them. */
+export const MANAGED_ETCD_ENV: ReadonlySet<string> = new Set(ETCD_CONF_KEYS);
 
 export function readTokenFileFromDisk(path: string): TokenFileRead {
   let fd: number;
