@@ -437,15 +437,20 @@ async function runTests(): Promise<void> {
     const m4 = track(new ProcessServiceManager(silentLogger(), { backoff: { initialMs: 100, maxMs: 400 } }));
     await m4.install({ ...spec, binary: bin, workDir: join(dir, 'crashy-state') });
     await m4.start();
+    let seen = m4.status();
     const s = await waitFor(
       'three restarts',
       10_000,
       () => {
         const st = m4.status();
+        seen = st;
         return st.restarts >= 3 && st.state === 'activating' ? st : undefined;
       },
       5,
-    );
+    ).catch((err: unknown) => {
+      // Seen once under heavy CI load: say what the manager last reported.
+      throw new Error(`${String(err)}; last status: ${JSON.stringify({ ...seen, recentLog: seen.recentLog.slice(-5) })}`);
+    });
     t.match(s.detail, /exited with code 3 at .*; restarting in (400|200) ms/);
     t.ok(s.recentLog.includes('crashy: n1 starting'), 'output captured with the env from etcd.conf');
     await m4.stop();
