@@ -1,4 +1,5 @@
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { LOOPBACK, NOT_UNICAST } from '../util/ip-ranges.js';
 
 /**
  * What etcd-agent puts into and reads out of mDNS, as pure functions over the
@@ -84,15 +85,8 @@ export function sameAdvert(a: MdnsAdvert | undefined, b: MdnsAdvert | undefined)
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
 
-const notUnicast = new BlockList();
-notUnicast.addAddress('0.0.0.0', 'ipv4');
-notUnicast.addAddress('255.255.255.255', 'ipv4');
-notUnicast.addSubnet('224.0.0.0', 4, 'ipv4');
-notUnicast.addAddress('::', 'ipv6');
-notUnicast.addSubnet('ff00::', 8, 'ipv6');
-const loopback = new BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
+const notUnicast = NOT_UNICAST;
+const loopback = LOOPBACK;
 
 export function isLoopbackIp(address: string): boolean {
   const family = isIP(address);

@@ -1,18 +1,12 @@
-import { BlockList, isIP, isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import type { NetworkInterfaceInfo } from 'node:os';
+import { LOOPBACK, NOT_UNICAST } from '../../util/ip-ranges.js';
 
 /** Address helpers for the config: host[:port] parsing, loopback tests, interface scanning. */
 
-const loopback = new BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
+const loopback = LOOPBACK;
 
-const notUnicast = new BlockList();
-notUnicast.addAddress('0.0.0.0', 'ipv4');
-notUnicast.addAddress('255.255.255.255', 'ipv4');
-notUnicast.addSubnet('224.0.0.0', 4, 'ipv4');
-notUnicast.addAddress('::', 'ipv6');
-notUnicast.addSubnet('ff00::', 8, 'ipv6');
+const notUnicast = NOT_UNICAST;
 
 /** The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`), if it is one. */
 function mappedV4(ip: string): string | undefined {
