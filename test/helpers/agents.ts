@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { StatusReport } from '../../src/agent/status-model.js';
+import type { StatusReport } from '../../src/agent/status/model.js';
 import { waitFor } from './wait.js';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StatusReport } from '../../src/agent/status-model.js';
+import type { StatusReport } from '../../src/agent/status/model.js';
 import { CLI, requireBuilt } from './agents.js';
 import type { ExecResult, TestBed } from './netns.js';
 import { waitFor } from './wait.js';

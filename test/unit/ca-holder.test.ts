@@ -7,9 +7,9 @@ import forge from 'node-forge';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CaHolder } from '../../src/agent/ca-holder.js';
-import type { Candidate } from '../../src/agent/election.js';
-import { StateStore } from '../../src/agent/state-store.js';
+import { CaHolder } from '../../src/agent/bootstrap/ca-holder.js';
+import type { Candidate } from '../../src/agent/peer/protocol.js';
+import { StateStore } from '../../src/agent/bootstrap/state-store.js';
 import {
   certificateInfo,
   clientSubjectNames,

@@ -4,11 +4,9 @@ import {
   decide,
   propose,
   sameView,
-  type Candidate,
   type Decision,
-  type View,
-  type ViewReport,
-} from '../../src/agent/election.js';
+} from '../../src/agent/bootstrap/election.js';
+import type { Candidate, View, ViewReport } from '../../src/agent/peer/protocol.js';
 
 const node = (n: number): Candidate => ({
   nodeId: n.toString(16).padStart(32, '0'),

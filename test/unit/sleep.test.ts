@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Waker, backoffMs } from '../../src/agent/sleep.js';
+import { Waker, backoffMs } from '../../src/util/sleep.js';
 
 t.test('wake cuts a sleep short', async (t) => {
   const w = new Waker();

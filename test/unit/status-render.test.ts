@@ -1,7 +1,7 @@
 import t from 'tap';
-import { renderMetrics } from '../../src/agent/metrics.js';
-import type { StatusReport } from '../../src/agent/status-model.js';
-import { renderStatusText } from '../../src/agent/status-render.js';
+import { renderMetrics } from '../../src/agent/status/metrics.js';
+import type { StatusReport } from '../../src/agent/status/model.js';
+import { renderStatusText } from '../../src/agent/status/render.js';
 
 const report = (over: Partial<StatusReport> = {}): StatusReport => ({
   version: '0.1.0',

@@ -2,8 +2,8 @@ import { request } from 'node:http';
 import { resolve } from 'node:path';
 import { AgentError } from '../../util/errors.js';
 import { loadConfig, parseHostPort } from '../config/index.js';
-import type { StatusReport } from '../status-model.js';
-import { renderStatusText } from '../status-render.js';
+import type { StatusReport } from '../status/model.js';
+import { renderStatusText } from '../status/render.js';
 import { defaultIo, parseCommandArgs, reportError, usageError, wantsHelp, type CliIo } from './args.js';
 
 export const STATUS_USAGE = `Usage: etcd-agent status [--json] [--address HOST:PORT] [--config PATH]

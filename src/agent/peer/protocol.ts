@@ -3,22 +3,38 @@
  * Every body is schema-checked with additionalProperties:false and bounded
  * lengths, so a hostile peer cannot grow our memory or smuggle fields.
  */
-import type { View, ViewReport } from './election.js';
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export type PeerStage = 'fresh' | 'committed' | 'enrolled' | 'formed';
-
-export interface PeerInfo {
-  protocol: number;
-  clusterName: string;
+export interface Candidate {
   nodeId: string;
   name: string;
   address: string;
   peerApiPort: number;
   etcdPeerPort: number;
   etcdClientPort: number;
+}
+
+export type View = Candidate[];
+
+/** What a peer says about its view when asked. */
+export interface ViewReport {
+  nodeId: string;
+  /** The view it persisted, if any. Never changes once set. */
+  committed: View | null;
+  /** The view it would propose now (the `size` lowest ids it has authenticated). */
+  proposed: View | null;
+  /** It belongs to a cluster that has already formed. */
+  formed: boolean;
+}
+
+export type PeerStage = 'fresh' | 'committed' | 'enrolled' | 'formed';
+
+/** What an agent says about itself in a hello: its election candidate data plus where it stands. */
+export interface PeerInfo extends Candidate {
+  protocol: number;
+  clusterName: string;
   version: string;
   stage: PeerStage;
 }

@@ -1,9 +1,9 @@
 import { isIPv6 } from 'node:net';
-import { renderEtcdConf, type EtcdConfInput } from '../etcd/conf.js';
-import { renderEtcdctlEnv } from '../etcd/etcdctl-env.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
-import type { AgentConfig } from './config/types.js';
-import type { View } from './election.js';
+import { renderEtcdConf, type EtcdConfInput } from '../../etcd/conf.js';
+import { renderEtcdctlEnv } from '../../etcd/etcdctl-env.js';
+import { writeFileAtomic } from '../../util/atomic-write.js';
+import type { AgentConfig } from '../config/types.js';
+import type { View } from '../peer/protocol.js';
 import type { PkiPaths } from './pki-files.js';
 
 export function hostForUrl(address: string): string {

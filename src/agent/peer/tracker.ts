@@ -1,11 +1,10 @@
-import type { PeerEndpoint } from '../discovery/index.js';
-import { describeError, isAgentError } from '../util/errors.js';
-import type { Logger } from '../util/log.js';
-import type { Candidate } from './election.js';
-import { PeerIsSelf, type Endpoint, type PeerClient } from './peer-client.js';
-import type { PeerInfo } from './peer-protocol.js';
-import type { PeerStatus } from './status-model.js';
-import { backoffMs } from './sleep.js';
+import type { PeerEndpoint } from '../../discovery/index.js';
+import { describeError, isAgentError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+import { PeerIsSelf, type Endpoint, type PeerClient } from './client.js';
+import type { Candidate, PeerInfo } from './protocol.js';
+import type { PeerStatus } from '../status/model.js';
+import { backoffMs } from '../../util/sleep.js';
 
 interface EndpointState {
   endpoint: PeerEndpoint;

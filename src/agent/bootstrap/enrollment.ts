@@ -7,11 +7,11 @@ import {
   keyMatchesCertificate,
   nodeSubjectNames,
   verifyIssuedBy,
-} from '../pki/index.js';
-import { readFileIfExists, writeFileAtomic } from '../util/atomic-write.js';
-import { defineError } from '../util/errors.js';
-import type { EnrollRequest, EnrollResponse } from './peer-protocol.js';
-import { writeNodePki, type NodePki, type PkiPaths } from './pki-files.js';
+} from '../../pki/index.js';
+import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
+import { defineError } from '../../util/errors.js';
+import type { EnrollRequest, EnrollResponse } from '../peer/protocol.js';
+import { writeNodePki, type NodePki, type PkiPaths } from '../files/pki-files.js';
 
 export const EnrollmentAnswerInvalid = defineError(
   'EA_ENROLL_ANSWER_INVALID',

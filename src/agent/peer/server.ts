@@ -1,9 +1,8 @@
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { Logger } from '../util/log.js';
-import { helloProof, newNonce, verifyHelloProof } from '../pki/index.js';
-import type { ViewReport } from './election.js';
-import { fingerprintOf } from './tls-fingerprint.js';
+import type { Logger } from '../../util/log.js';
+import { helloProof, newNonce, verifyHelloProof } from '../../pki/index.js';
+import { fingerprintOf } from './fingerprint.js';
 import {
   MAX_BODY_BYTES,
   enrollSchema,
@@ -16,8 +15,9 @@ import {
   type HelloStartRequest,
   type HelloStartResponse,
   type PeerInfo,
-} from './peer-protocol.js';
-import { PeerApiError, badPeerRequest, clusterMismatch, helloRequired, tokenProofRejected } from './peer-errors.js';
+  type ViewReport,
+} from './protocol.js';
+import { PeerApiError, badPeerRequest, clusterMismatch, helloRequired, tokenProofRejected } from './errors.js';
 
 export interface ServerTls {
   keyPem: string;

@@ -1,4 +1,4 @@
-import type { StatusReport } from './status-model.js';
+import type { StatusReport } from './model.js';
 
 /** Pure: the human view of /status that `etcd-agent status` prints. */
 export function renderStatusText(r: StatusReport): string {

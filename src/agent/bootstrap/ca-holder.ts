@@ -6,11 +6,11 @@ import {
   parseCsr,
   signCsr,
   type CertificateAuthority,
-} from '../pki/index.js';
-import { defineError } from '../util/errors.js';
-import type { Logger } from '../util/log.js';
-import type { View } from './election.js';
-import type { EnrollRequest, EnrollResponse } from './peer-protocol.js';
+} from '../../pki/index.js';
+import { defineError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+import type { View } from '../peer/protocol.js';
+import type { EnrollRequest, EnrollResponse } from '../peer/protocol.js';
 import type { StateStore } from './state-store.js';
 
 export const NotInitialMember = defineError(

@@ -1,8 +1,8 @@
 import { Ajv, type ValidateFunction } from 'ajv';
-import { helloProof, newNonce, verifyHelloProof } from '../pki/index.js';
-import { AgentError, defineError } from '../util/errors.js';
-import { fingerprintOf } from './tls-fingerprint.js';
-import { peerRequest, type ClientTls, type PeerResponse } from './peer-transport.js';
+import { helloProof, newNonce, verifyHelloProof } from '../../pki/index.js';
+import { AgentError, defineError } from '../../util/errors.js';
+import { fingerprintOf } from './fingerprint.js';
+import { peerRequest, type ClientTls, type PeerResponse } from './transport.js';
 import {
   helloFinishResponseSchema,
   helloStartResponseSchema,
@@ -10,7 +10,7 @@ import {
   type HelloStartResponse,
   type PeerErrorBody,
   type PeerInfo,
-} from './peer-protocol.js';
+} from './protocol.js';
 
 export interface Endpoint {
   key: string;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { readFileIfExists, writeFileAtomic } from '../util/atomic-write.js';
+import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
 
 /** The certificate files in the pki dir (DESIGN.md: /etc/etcd/pki). */
 export interface PkiPaths {

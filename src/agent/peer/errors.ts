@@ -1,4 +1,4 @@
-import { AgentError } from '../util/errors.js';
+import { AgentError } from '../../util/errors.js';
 
 /** An error the peer API answers with: HTTP status plus our stable code. */
 export class PeerApiError extends AgentError {

@@ -1,9 +1,10 @@
-import { certificateInfo } from '../pki/index.js';
-import type { ServiceStatus } from '../systemd/service-manager.js';
-import type { ClusterObservation } from './cluster-health.js';
-import type { AgentConfig } from './config/types.js';
-import { caHolderOf, type View } from './election.js';
-import type { CertificateStatus, PeerStatus, Phase, StatusReport } from './status-model.js';
+import { certificateInfo } from '../../pki/index.js';
+import type { ServiceStatus } from '../../systemd/service-manager.js';
+import type { ClusterObservation } from '../controllers/cluster-health.js';
+import type { AgentConfig } from '../config/types.js';
+import { caHolderOf } from '../bootstrap/election.js';
+import type { View } from '../peer/protocol.js';
+import type { CertificateStatus, PeerStatus, Phase, StatusReport } from './model.js';
 
 /** Everything /status is made of, as plain data the agent already holds. */
 export interface StatusInput {

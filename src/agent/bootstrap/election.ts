@@ -12,27 +12,7 @@
  * mDNS segment) for that reason.
  */
 
-export interface Candidate {
-  nodeId: string;
-  name: string;
-  address: string;
-  peerApiPort: number;
-  etcdPeerPort: number;
-  etcdClientPort: number;
-}
-
-export type View = Candidate[];
-
-/** What a peer says about its view when asked. */
-export interface ViewReport {
-  nodeId: string;
-  /** The view it persisted, if any. Never changes once set. */
-  committed: View | null;
-  /** The view it would propose now (the `size` lowest ids it has authenticated). */
-  proposed: View | null;
-  /** It belongs to a cluster that has already formed. */
-  formed: boolean;
-}
+import type { Candidate, View, ViewReport } from '../peer/protocol.js';
 
 export type Proposal =
   | { kind: 'waiting'; have: number; need: number }

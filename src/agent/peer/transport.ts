@@ -1,8 +1,8 @@
 import { request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
-import { defineError } from '../util/errors.js';
-import { MAX_BODY_BYTES } from './peer-protocol.js';
+import { defineError } from '../../util/errors.js';
+import { MAX_BODY_BYTES } from './protocol.js';
 
 /** The TLS material this agent presents as a client. */
 export interface ClientTls {

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { StatusReport } from './status-model.js';
+import type { StatusReport } from './model.js';
 import { renderMetrics } from './metrics.js';
 
 export interface StatusSource {

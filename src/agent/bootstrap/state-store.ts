@@ -1,9 +1,9 @@
 import { mkdir, readFile, chmod, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { defineError } from '../util/errors.js';
-import { readFileIfExists, writeFileAtomic } from '../util/atomic-write.js';
-import type { View } from './election.js';
+import { defineError } from '../../util/errors.js';
+import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
+import type { View } from '../peer/protocol.js';
 
 export interface NodeIdentity {
   nodeId: string;

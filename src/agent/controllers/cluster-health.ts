@@ -1,7 +1,7 @@
-import { endpointHealthy, endpointStatus, listMembers, type EtcdTls } from '../etcd/client.js';
-import { describeError } from '../util/errors.js';
-import type { View } from './election.js';
-import type { MemberStatus } from './status-model.js';
+import { endpointHealthy, endpointStatus, listMembers, type EtcdTls } from '../../etcd/client.js';
+import { describeError } from '../../util/errors.js';
+import type { View } from '../peer/protocol.js';
+import type { MemberStatus } from '../status/model.js';
 
 export interface ClusterObservation {
   clusterId: string | null;

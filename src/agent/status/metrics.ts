@@ -1,4 +1,4 @@
-import type { Phase, StatusReport } from './status-model.js';
+import type { Phase, StatusReport } from './model.js';
 
 const PHASES: Phase[] = [
   'starting', 'discovering', 'electing', 'spare', 'joining', 'enrolling',
