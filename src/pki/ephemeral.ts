@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPublicKey } from 'node:crypto';
 import forge from 'node-forge';
 import { generateKeyPair } from './keys.js';
 import {
@@ -19,13 +19,17 @@ export interface TlsIdentity {
 const EPHEMERAL_VALIDITY_DAYS = 30;
 
 /**
- * The throwaway identity an agent uses on the peer API before it is enrolled.
- * Nobody trusts it through a CA: the hello proof binds its fingerprint to the
- * join token instead, so it needs only to be acceptable to node's TLS as both
- * server and client certificate.
+ * The self-signed certificate an agent uses on the peer API before it is
+ * enrolled, made afresh at each start over the node's persistent key (whose
+ * hash is the node id, see key-id.ts). Nobody trusts it through a CA: the
+ * hello proof binds its fingerprint to the join token instead, and the key
+ * binds it to the node id, so it needs only to be acceptable to node's TLS as
+ * both server and client certificate.
  */
-export async function createEphemeralIdentity(commonName: string): Promise<TlsIdentity> {
-  const key = await generateKeyPair();
+export async function createEphemeralIdentity(commonName: string, keyPem?: string): Promise<TlsIdentity> {
+  const key = keyPem
+    ? { privateKeyPem: keyPem, publicKeyPem: createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }).toString() }
+    : await generateKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forgePublicKey(key.publicKeyPem);
   cert.serialNumber = randomSerialHex();

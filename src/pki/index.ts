@@ -5,6 +5,7 @@ export { createCa, signCsr, type CertificateAuthority, type CertProfile, type Si
 export { checkCsrPolicy, type IdentityClaim } from './policy.js';
 export { certificateInfo, verifyIssuedBy, keyMatchesCertificate, type CertificateInfo } from './cert-info.js';
 export { createEphemeralIdentity, type TlsIdentity } from './ephemeral.js';
+export { keyIdOfCertificate, keyIdOfPublicKey } from './key-id.js';
 export { generateToken, tokenProblem, TOKEN_PREFIX } from './token.js';
 export { deriveHelloKey, newNonce, helloProof, verifyHelloProof, type HelloProofInput, type HelloRole } from './hello-proof.js';
 export { canonicalIp } from './ip.js';

@@ -14,6 +14,7 @@ const report = (over: Partial<StatusReport> = {}): StatusReport => ({
   initialMembers: [],
   discovery: { sources: ['seed'], problems: [] },
   peers: [{ endpoint: '10.0.0.12:2390', sources: ['seed'], origin: '10.0.0.12:2390', authenticated: false, error: 'ECONNREFUSED' }],
+  controllers: [{ name: 'service', lastRunAt: null, lastError: null }],
   refusals: [{ from: '10.0.0.66 (evil)', reason: 'wrong join token', at: '2026-11-22T10:01:00.000Z' }],
   members: [
     { name: 'n1', id: '1a', peerUrls: [], clientUrls: ['https://10.0.0.11:2379'], isLearner: false, healthy: true },

@@ -3,20 +3,17 @@ import {
   certificateInfo,
   checkCsrPolicy,
   createCa,
+  CsrRejectedError,
+  keyIdOfPublicKey,
   parseCsr,
   signCsr,
   type CertificateAuthority,
 } from '../../pki/index.js';
-import { defineError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
+import type { AdmittedIdentity } from '../admission.js';
 import type { View } from '../peer/protocol.js';
 import type { EnrollRequest, EnrollResponse } from '../peer/protocol.js';
 import type { StateStore } from './state-store.js';
-
-export const NotInitialMember = defineError(
-  'EA_CA_NOT_MEMBER',
-  (nodeId: string) => `node ${nodeId} is not an initial member; during bootstrap only initial members are enrolled`,
-);
 
 export interface CaHolderOptions {
   clusterName: string;
@@ -26,8 +23,8 @@ export interface CaHolderOptions {
 
 /**
  * The CA holder's side of enrollment. The CA key is made here, kept in the
- * state dir (0600) and never sent anywhere. A CSR is signed only for a member
- * of the committed view, only for that member's own names and addresses.
+ * state dir (0600) and never sent anywhere. Who gets signed is decided by
+ * the admission gate (../admission.ts); this class only signs.
  */
 export class CaHolder {
   private constructor(
@@ -61,19 +58,25 @@ export class CaHolder {
     return this.ca.certPem;
   }
 
-  /** Sign a member's CSRs. `memberId` is the node id established by authentication, never by the request. */
-  sign(memberId: string, request: EnrollRequest): EnrollResponse {
-    const member = this.view.find((m) => m.nodeId === memberId);
-    if (!member) throw NotInitialMember(memberId);
-    const who = { name: member.name, addresses: [member.address] };
+  /**
+   * Sign a node's CSRs for the identity the admission gate established (never
+   * for what the request says). `pki/policy` checks that the CSRs ask for that
+   * identity's own name and addresses only; the node CSR must carry the key of
+   * the caller's TLS session, which is the key its node id is derived from.
+   */
+  sign(identity: AdmittedIdentity, request: EnrollRequest): EnrollResponse {
+    const who = { name: identity.name, addresses: identity.addresses };
     const nodeCsr = parseCsr(request.nodeCsr);
     checkCsrPolicy(nodeCsr, who, 'node');
+    if (keyIdOfPublicKey(nodeCsr.publicKeyPem) !== identity.keyId) {
+      throw CsrRejectedError(`its key is not the key ${identity.name} authenticated with; a node certificate is issued only for the node's own key`);
+    }
     const clientCsr = parseCsr(request.clientCsr);
     checkCsrPolicy(clientCsr, who, 'client');
     const validityDays = this.options.certValidityDays;
     const certificate = signCsr(this.ca, nodeCsr, { profile: 'node', validityDays });
     const clientCertificate = signCsr(this.ca, clientCsr, { profile: 'client', validityDays });
-    this.logger.info({ component: 'ca', peer: member.name, nodeId: memberId }, 'signed node and client certificates');
+    this.logger.info({ component: 'ca', peer: identity.name, nodeId: identity.nodeId }, 'signed node and client certificates');
     return {
       clusterName: this.options.clusterName,
       certificate,

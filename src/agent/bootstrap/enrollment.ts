@@ -9,8 +9,10 @@ import {
   verifyIssuedBy,
 } from '../../pki/index.js';
 import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
-import { defineError } from '../../util/errors.js';
-import type { EnrollRequest, EnrollResponse } from '../peer/protocol.js';
+import { AgentError, defineError } from '../../util/errors.js';
+import type { Candidate, EnrollRequest, EnrollResponse, View } from '../peer/protocol.js';
+import { caHolderOf, sameView } from './election.js';
+import type { Enrollment } from './state-store.js';
 import { writeNodePki, type NodePki, type PkiPaths } from '../files/pki-files.js';
 
 export const EnrollmentAnswerInvalid = defineError(
@@ -62,7 +64,8 @@ export async function completeEnrollment(paths: PkiPaths, pending: PendingEnroll
   return pki;
 }
 
-async function ensureKey(path: string): Promise<string> {
+/** Reads the private key at `path`, or makes one there (0600) first. */
+export async function ensureKey(path: string): Promise<string> {
   const existing = await readFileIfExists(path);
   if (existing && existing.includes('PRIVATE KEY')) return existing;
   const pair = await generateKeyPair();
@@ -72,4 +75,32 @@ async function ensureKey(path: string): Promise<string> {
 
 function publicOf(privateKeyPem: string): string {
   return createPublicKey(privateKeyPem).export({ type: 'spki', format: 'pem' }).toString();
+}
+
+/**
+ * The enrollment client: asks the CA holder (over the peer API, or this
+ * node's own CA role when it is the holder) to sign this node's CSRs, checks
+ * that the answer is for the agreed view, and writes the certificates.
+ */
+export async function enrollWithHolder(
+  paths: PkiPaths,
+  self: { nodeId: string; name: string; address: string; clusterName: string },
+  view: View,
+  ask: (holder: Candidate, request: EnrollRequest) => Promise<EnrollResponse>,
+): Promise<{ pki: NodePki; enrollment: Enrollment }> {
+  const holder = caHolderOf(view);
+  const pending = await prepareEnrollment(paths, self.name, [self.address]);
+  const answer = await ask(holder, pending.request);
+  if (!sameView(answer.view, view) || answer.clusterName !== self.clusterName) {
+    throw new AgentError('EA_ENROLL_VIEW_MISMATCH', `the CA holder ${holder.name} answered for different initial members; retrying`);
+  }
+  const pki = await completeEnrollment(paths, pending, answer);
+  const enrollment: Enrollment = {
+    clusterName: answer.clusterName,
+    initialClusterToken: answer.initialClusterToken,
+    view,
+    caFingerprint: certificateInfo(answer.caCertificate).fingerprint256,
+    enrolledAt: new Date().toISOString(),
+  };
+  return { pki, enrollment };
 }

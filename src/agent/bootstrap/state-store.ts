@@ -1,6 +1,5 @@
 import { mkdir, readFile, chmod, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { defineError } from '../../util/errors.js';
 import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
 import type { View } from '../peer/protocol.js';
@@ -66,13 +65,19 @@ export class StateStore {
     return join(this.dir, name);
   }
 
-  async identity(): Promise<NodeIdentity> {
+  /**
+   * This node's id: the key id of its node key (see pki/key-id.ts), so that
+   * nobody without that key can claim it. A node that agreed on initial
+   * members under an older random id keeps it (its cluster knows it by it);
+   * peers then recognise it by its cluster certificate instead.
+   */
+  async identity(keyId: string): Promise<NodeIdentity> {
     const existing = await this.read<NodeIdentity>('identity.json');
     if (existing) {
       if (!/^[0-9a-f]{32}$/.test(existing.nodeId)) throw StateCorrupt(this.path('identity.json'), 'nodeId is not 32 hex digits');
-      return existing;
+      if (existing.nodeId === keyId || (await this.view())) return existing;
     }
-    const identity: NodeIdentity = { nodeId: randomBytes(16).toString('hex'), createdAt: new Date().toISOString() };
+    const identity: NodeIdentity = { nodeId: keyId, createdAt: new Date().toISOString() };
     await this.write('identity.json', identity);
     return identity;
   }

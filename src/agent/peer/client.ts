@@ -120,6 +120,9 @@ export class PeerClient {
     );
     if (!serverProved) throw PeerImpostor(endpoint.key);
     if (finished.info.nodeId === self.nodeId) throw PeerIsSelf(endpoint.key);
+    // The id must be the id of the key the server holds (or, for a member, its cluster certificate must name it).
+    const ownsId = finished.info.nodeId === finish.serverKeyId || (finish.serverChainsToCa && finish.serverCommonName === finished.info.name);
+    if (!ownsId) throw PeerBadAnswer(endpoint.key, `it claims node id ${finished.info.nodeId}, which is not the id of its TLS key`);
     if (finished.info.clusterName !== this.options.clusterName) {
       throw PeerBadAnswer(endpoint.key, `it belongs to cluster "${finished.info.clusterName}"`);
     }

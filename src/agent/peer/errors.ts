@@ -25,3 +25,9 @@ export const clusterMismatch = (theirs: string, ours: string): PeerApiError =>
 export const notAllowed = (what: string): PeerApiError => new PeerApiError(403, 'EA_PEER_FORBIDDEN', what);
 export const notReady = (what: string): PeerApiError => new PeerApiError(409, 'EA_PEER_NOT_READY', what);
 export const badPeerRequest = (what: string): PeerApiError => new PeerApiError(400, 'EA_PEER_BAD_REQUEST', what);
+export const identityRefused = (why: string): PeerApiError =>
+  new PeerApiError(
+    403,
+    'EA_PEER_IDENTITY',
+    `this agent does not accept who you say you are: ${why}; every agent must use its own state dir and node key, and a unique name and address`,
+  );

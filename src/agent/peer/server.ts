@@ -1,7 +1,8 @@
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../../util/log.js';
-import { helloProof, newNonce, verifyHelloProof } from '../../pki/index.js';
+import { helloProof, keyIdOfCertificate, newNonce, verifyHelloProof } from '../../pki/index.js';
+import type { PeerCaller } from '../admission.js';
 import { fingerprintOf } from './fingerprint.js';
 import {
   MAX_BODY_BYTES,
@@ -17,7 +18,7 @@ import {
   type PeerInfo,
   type ViewReport,
 } from './protocol.js';
-import { PeerApiError, badPeerRequest, clusterMismatch, helloRequired, tokenProofRejected } from './errors.js';
+import { PeerApiError, badPeerRequest, clusterMismatch, helloRequired, identityRefused, tokenProofRejected } from './errors.js';
 
 export interface ServerTls {
   keyPem: string;
@@ -26,16 +27,15 @@ export interface ServerTls {
   caPem?: string;
 }
 
-/** Who is calling, as far as the peer API could establish. */
-export type PeerCaller =
-  | { via: 'token'; info: PeerInfo; fingerprint: string }
-  | { via: 'ca'; commonName: string; fingerprint: string };
+export type { PeerCaller };
 
 export interface PeerServerHandlers {
   clusterName: string;
   helloKey: Buffer;
   selfInfo(): PeerInfo;
   viewReport(): ViewReport;
+  /** Whether a peer that proved the token may be who it says (admission.ts); the reason to refuse, or undefined. */
+  admitHello(info: PeerInfo, keyId: string, viaCa: boolean): string | undefined;
   /** A peer proved the token to us (server side of the hello). */
   peerAuthenticated(info: PeerInfo, remoteAddress: string): void;
   /** Someone failed to authenticate; for the log and /status. */
@@ -169,6 +169,13 @@ export class PeerServer {
       }
       const info = request.body.info;
       if (info.clusterName !== this.handlers.clusterName) throw clusterMismatch(info.clusterName, this.handlers.clusterName);
+      const tlsPeer = peerKey(request);
+      const claimRefused = tlsPeer && this.handlers.admitHello(info, tlsPeer.keyId, tlsPeer.caName === info.name);
+      if (!tlsPeer || claimRefused) {
+        const why = claimRefused || 'no readable client certificate';
+        this.handlers.peerRefused(`${request.ip} (${info.name})`, `proved the token but ${why}`);
+        throw identityRefused(why);
+      }
       this.sessions.set(fingerprint, { info, expiresAt: Date.now() + SESSION_TTL_MS });
       this.handlers.peerAuthenticated(info, request.ip);
       const answer: HelloFinishResponse = {
@@ -200,13 +207,14 @@ export class PeerServer {
     const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
     const fingerprint = cert?.fingerprint256;
     if (!fingerprint) throw helloRequired();
+    const keyId = keyIdOfCertificate(cert.raw);
     if (this.tls.caPem && socket.authorized) {
       const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN : '';
-      return { via: 'ca', commonName: cn, fingerprint };
+      return { via: 'ca', commonName: cn, fingerprint, keyId };
     }
     const session = this.sessions.get(fingerprint);
     if (!session || session.expiresAt < Date.now()) throw helloRequired();
-    return { via: 'token', info: session.info, fingerprint };
+    return { via: 'token', info: session.info, fingerprint, keyId };
   }
 
   private ownFingerprint(): string {
@@ -228,6 +236,19 @@ export class PeerServer {
       this.sessions.delete(oldest);
     }
   }
+}
+
+/**
+ * The key id of the client's certificate, and its CN when that certificate
+ * chains to our cluster CA (a member recognised by its cluster certificate).
+ */
+function peerKey(request: FastifyRequest): { keyId: string; caName: string | undefined } | undefined {
+  const socket = request.raw.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cert = socket.getPeerCertificate();
+  if (!cert?.raw) return undefined;
+  const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN : undefined;
+  return { keyId: keyIdOfCertificate(cert.raw), caName: socket.authorized ? cn : undefined };
 }
 
 function clientFingerprint(request: FastifyRequest): string | undefined {

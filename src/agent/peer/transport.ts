@@ -1,6 +1,7 @@
 import { request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
+import { keyIdOfCertificate } from '../../pki/index.js';
 import { defineError } from '../../util/errors.js';
 import { MAX_BODY_BYTES } from './protocol.js';
 
@@ -20,6 +21,8 @@ export interface PeerResponse {
   /** True when the server's certificate chains to `caPem`. */
   serverChainsToCa: boolean;
   serverCommonName: string;
+  /** Key id of the server certificate's key (pki/key-id.ts): a node id must equal it. */
+  serverKeyId: string;
 }
 
 export const PeerUnreachable = defineError(
@@ -94,6 +97,7 @@ export function peerRequest(
             serverFingerprint: cert?.fingerprint256 ?? '',
             serverChainsToCa: Boolean(tls.caPem) && socket.authorized,
             serverCommonName: typeof cert?.subject?.CN === 'string' ? cert.subject.CN : '',
+            serverKeyId: cert?.raw ? keyIdOfCertificate(cert.raw) : '',
           });
         });
         res.on('error', (err) => reject(PeerUnreachable(endpoint.key, err.message)));

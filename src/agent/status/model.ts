@@ -44,6 +44,12 @@ export interface CertificateStatus {
   daysLeft: number;
 }
 
+export interface ControllerStatus {
+  name: string;
+  lastRunAt: string | null;
+  lastError: string | null;
+}
+
 export interface StatusReport {
   version: string;
   node: { id: string; name: string; advertiseAddress: string; advertiseAddressSource: string; peerApi: string; statusApi: string };
@@ -62,5 +68,7 @@ export interface StatusReport {
   ready: boolean;
   certificates: CertificateStatus[];
   etcdService: { manager: string; state: string; detail: string; pid?: number; restarts: number; recentLog: string[] };
+  /** Steady-state controllers (after formation): when each last ran and its last error. */
+  controllers: ControllerStatus[];
   lastError: string | null;
 }

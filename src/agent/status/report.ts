@@ -4,7 +4,7 @@ import type { ClusterObservation } from '../controllers/cluster-health.js';
 import type { AgentConfig } from '../config/types.js';
 import { caHolderOf } from '../bootstrap/election.js';
 import type { View } from '../peer/protocol.js';
-import type { CertificateStatus, PeerStatus, Phase, StatusReport } from './model.js';
+import type { CertificateStatus, ControllerStatus, PeerStatus, Phase, StatusReport } from './model.js';
 
 /** Everything /status is made of, as plain data the agent already holds. */
 export interface StatusInput {
@@ -24,6 +24,7 @@ export interface StatusInput {
   peers: PeerStatus[];
   refusals: { from: string; reason: string; at: string }[];
   certificates: CertificateStatus[];
+  controllers: ControllerStatus[];
   service: { kind: string; status: ServiceStatus };
 }
 
@@ -69,6 +70,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       restarts: service.status.restarts,
       recentLog: service.status.recentLog.slice(-10),
     },
+    controllers: input.controllers,
     lastError: input.lastError,
   };
 }

@@ -1,0 +1,60 @@
+import { isAgentError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+import { admitCertificate, type GateState, type PeerCaller } from '../admission.js';
+import type { AgentConfig } from '../config/types.js';
+import { PeerApiError } from '../peer/errors.js';
+import type { EnrollRequest, EnrollResponse, View } from '../peer/protocol.js';
+import { CaHolder } from './ca-holder.js';
+import type { StateStore } from './state-store.js';
+
+/**
+ * This node's side of certificate requests: asks the admission gate, then
+ * has the CA holder sign. The holder is memoised as a promise: enroll
+ * requests arrive concurrently and there must be exactly one CA.
+ */
+export class CaRole {
+  private holder: Promise<CaHolder> | undefined;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly config: AgentConfig,
+    private readonly logger: Logger,
+    private readonly refused: (who: string, reason: string) => void,
+  ) {}
+
+  holderFor(view: View): Promise<CaHolder> {
+    this.holder ??= CaHolder.open(
+      this.store,
+      view,
+      {
+        clusterName: this.config.cluster.name,
+        certValidityDays: this.config.pki.certValidityDays,
+        caValidityDays: this.config.pki.caValidityDays,
+      },
+      this.logger,
+    );
+    this.holder.catch(() => {
+      this.holder = undefined;
+    });
+    return this.holder;
+  }
+
+  async serveEnroll(caller: PeerCaller, gate: GateState, request: EnrollRequest): Promise<EnrollResponse> {
+    const who = caller.via === 'token' ? `${caller.info.name} (${caller.info.nodeId})` : caller.commonName;
+    const admission = admitCertificate(caller, gate, 'enroll');
+    if (!admission.admitted) {
+      if (admission.code === 'EA_PEER_FORBIDDEN') this.refused(who, `asked for a certificate: ${admission.reason}`);
+      throw new PeerApiError(admission.code === 'EA_PEER_NOT_READY' ? 409 : 403, admission.code, admission.reason);
+    }
+    const holder = await this.holderFor(gate.view ?? []);
+    try {
+      return holder.sign(admission.identity, request);
+    } catch (err) {
+      if (isAgentError(err) && err.code.startsWith('EA_PKI_')) {
+        this.refused(who, err.message);
+        throw new PeerApiError(403, err.code, err.message);
+      }
+      throw err;
+    }
+  }
+}

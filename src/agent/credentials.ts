@@ -1,0 +1,76 @@
+import { createEphemeralIdentity, keyIdOfPublicKey, type TlsIdentity } from '../pki/index.js';
+import { AgentError } from '../util/errors.js';
+import { ensureKey } from './bootstrap/enrollment.js';
+import type { NodeIdentity, StateStore } from './bootstrap/state-store.js';
+import { readNodePki, type NodePki, type PkiPaths } from './files/pki-files.js';
+import type { CertificateStatus } from './status/model.js';
+import { certificateStatus } from './status/report.js';
+
+export interface PresentedTls {
+  keyPem: string;
+  certPem: string;
+  /** Cluster CA once enrolled: peers' certificates chaining to it are trusted. */
+  caPem?: string;
+}
+
+/**
+ * What this node is and what it shows on the wire. Its node key
+ * (pki/server.key, made at first start, never leaving the host) is the root of
+ * its identity: the node id is that key's id, the self-signed certificate of
+ * the token hello and the cluster-issued certificate both carry it.
+ */
+export class NodeCredentials {
+  private nodePki: NodePki | undefined;
+  private certs: CertificateStatus[] = [];
+
+  private constructor(
+    readonly identity: NodeIdentity,
+    private readonly selfSigned: TlsIdentity,
+    private readonly paths: PkiPaths,
+  ) {}
+
+  static async load(store: StateStore, paths: PkiPaths, name: string, enrolled: boolean): Promise<NodeCredentials> {
+    const keyPem = await ensureKey(paths.serverKey);
+    const identity = await store.identity(keyIdOfPublicKey(keyPem));
+    const credentials = new NodeCredentials(identity, await createEphemeralIdentity(name, keyPem), paths);
+    if (enrolled) {
+      const pki = await readNodePki(paths);
+      if (!pki) {
+        throw new AgentError(
+          'EA_PKI_MISSING',
+          `this node enrolled earlier but its certificates in ${paths.dir} are missing or incomplete; restore them from a backup (the agent will not re-enroll a node that may already be a member)`,
+        );
+      }
+      credentials.setPki(pki);
+    }
+    return credentials;
+  }
+
+  get nodeId(): string {
+    return this.identity.nodeId;
+  }
+
+  pki(): NodePki | undefined {
+    return this.nodePki;
+  }
+
+  setPki(pki: NodePki): void {
+    this.nodePki = pki;
+    // Parsed once here, not on every status request.
+    this.certs = certificateStatus([
+      [this.paths.caCert, pki.caPem],
+      [this.paths.serverCert, pki.serverCertPem],
+      [this.paths.clientCert, pki.clientCertPem],
+    ]);
+  }
+
+  certificates(): CertificateStatus[] {
+    return this.certs;
+  }
+
+  /** The certificate this node presents, as client and as server. */
+  tls(): PresentedTls {
+    if (this.nodePki) return { keyPem: this.nodePki.serverKeyPem, certPem: this.nodePki.serverCertPem, caPem: this.nodePki.caPem };
+    return { keyPem: this.selfSigned.keyPem, certPem: this.selfSigned.certPem };
+  }
+}
