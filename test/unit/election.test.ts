@@ -4,6 +4,7 @@ import {
   decide,
   propose,
   sameView,
+  viewConflict,
   type Decision,
 } from '../../src/agent/bootstrap/election.js';
 import type { Candidate, View, ViewReport } from '../../src/agent/peer/protocol.js';
@@ -151,4 +152,19 @@ t.test('a formed cluster among the peers means join, never bootstrap', async (t)
 t.test('size 1 commits alone', async (t) => {
   const d = decide(node(5), propose(node(5), [], 1), new Map());
   t.equal(d.kind, 'commit');
+});
+
+t.test('a view where two agents claim one name or address is never committed', async (t) => {
+  const a = node(1);
+  const b = { ...node(2), name: a.name };
+  const c = node(3);
+  const view = [a, b, c];
+  t.match(viewConflict(view), /both claim the name "n1"/);
+  t.match(viewConflict([a, { ...node(2), address: a.address }, c]), /both claim the address/);
+  t.equal(viewConflict([a, node(2), c]), undefined);
+  const proposal = propose(a, [b, c], 3);
+  const agree = (v: View): ViewReport => ({ nodeId: '', committed: null, proposed: v, formed: false });
+  const decision = decide(a, proposal, new Map([[b.nodeId, agree(view)], [c.nodeId, agree(view)]]));
+  t.equal(decision.kind, 'wait');
+  t.match((decision as { reason: string }).reason, /both claim the name/);
 });

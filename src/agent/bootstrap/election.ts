@@ -107,6 +107,9 @@ export function decide(
     };
   }
 
+  const conflict = viewConflict(proposal.view);
+  if (conflict) return { kind: 'wait', reason: `not agreeing on initial members: ${conflict}` };
+
   const pending: string[] = [];
   const disagreeing: string[] = [];
   for (const member of proposal.view) {
@@ -123,4 +126,21 @@ export function decide(
     return { kind: 'wait', reason: `agreeing on initial members: ${parts.join('; ')}` };
   }
   return { kind: 'commit', view: proposal.view };
+}
+
+/**
+ * Two agents under one name or one address would make etcd refuse to start
+ * (or worse, one certificate serve two nodes): such a view is never committed,
+ * and the reason names both, so the operator can fix the duplicate host.
+ */
+export function viewConflict(view: View): string | undefined {
+  for (const key of ['name', 'address'] as const) {
+    const seen = new Map<string, Candidate>();
+    for (const c of view) {
+      const other = seen.get(c[key]);
+      if (other) return `agents ${other.nodeId} and ${c.nodeId} both claim the ${key} "${c[key]}"; give each host a unique ${key}`;
+      seen.set(c[key], c);
+    }
+  }
+  return undefined;
 }
