@@ -1,17 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import { PeerSet } from '../discovery/index.js';
 import { deriveHelloKey } from '../pki/index.js';
-import { checkBinary } from '../systemd/binary.js';
 import type { ServiceManager } from '../systemd/service-manager.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Waker } from '../util/sleep.js';
-import { admitHello, type GateState } from './admission.js';
+import { admitHello } from './admission.js';
 import { CaRole } from './bootstrap/ca-role.js';
-import { caHolderOf, type Proposal } from './bootstrap/election.js';
+import { bringUpStep } from './bootstrap/bring-up.js';
+import { caHolderOf } from './bootstrap/election.js';
 import { electionRound } from './bootstrap/election-round.js';
 import { enrollWithHolder } from './bootstrap/enrollment.js';
-import { StateStore, type CommittedView, type Enrollment, type FormedMarker } from './bootstrap/state-store.js';
+import { StateStore, type CommittedView, type Enrollment } from './bootstrap/state-store.js';
 import type { AgentConfig } from './config/types.js';
 import { ControllerSet } from './controllers/controller.js';
 import type { ClusterObservation } from './controllers/cluster-health.js';
@@ -19,10 +19,11 @@ import { EtcdService, ServiceController } from './controllers/etcd-service.js';
 import { HealthController } from './controllers/health.js';
 import { NodeCredentials } from './credentials.js';
 import { discoverySources } from './discovery-sources.js';
-import { localClientUrl, writeEtcdFiles } from './files/etcd-files.js';
+import { localClientUrl } from './files/etcd-files.js';
+import { NodeState } from './node-state.js';
 import { pkiPaths, type PkiPaths } from './files/pki-files.js';
 import { PeerClient } from './peer/client.js';
-import { enrollResponseSchema, PROTOCOL_VERSION, type EnrollResponse, type PeerInfo, type ViewReport } from './peer/protocol.js';
+import { enrollResponseSchema, type EnrollResponse } from './peer/protocol.js';
 import { PeerServer } from './peer/server.js';
 import { PeerTracker, candidateOf, endpointOfInfo } from './peer/tracker.js';
 import { PhaseState, type Phase } from './status/phase.js';
@@ -70,10 +71,7 @@ export class Agent {
   private health!: HealthController;
   private controllers!: ControllerSet;
 
-  private committed: CommittedView | undefined;
-  private enrollment: Enrollment | undefined;
-  private formed: FormedMarker | undefined;
-  private proposal: Proposal | undefined;
+  private readonly state: NodeState;
   private observation: ClusterObservation | undefined;
   private lastPeerRoundAt = 0;
   private peerApiOpen = false;
@@ -89,6 +87,7 @@ export class Agent {
     this.tickMs = options.tickMs ?? 1000;
     this.phase = new PhaseState(this.logger);
     this.etcd = new EtcdService(this.config, this.store, this.pki, options.serviceManager);
+    this.state = new NodeState(this.config, options.version, () => this.creds.nodeId);
     this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason));
   }
 
@@ -100,10 +99,9 @@ export class Agent {
   /** Loads state, opens both APIs; resolves once they listen. */
   async start(): Promise<void> {
     await this.store.init();
-    this.committed = await this.store.view();
-    this.enrollment = await this.store.enrollment();
-    this.formed = await this.store.formed();
-    this.creds = await NodeCredentials.load(this.store, this.pki, this.config.node.name, Boolean(this.enrollment));
+    await this.state.load(this.store);
+    const { state } = this;
+    this.creds = await NodeCredentials.load(this.store, this.pki, this.config.node.name, Boolean(state.enrollment));
     this.peerSet = new PeerSet(discoverySources(this.config, { nodeId: this.creds.nodeId, version: this.options.version }, this.logger));
     const helloKey = deriveHelloKey(this.config.cluster.token, this.config.cluster.name);
     const tls = () => this.creds.tls();
@@ -111,29 +109,29 @@ export class Agent {
       clusterName: this.config.cluster.name,
       helloKey,
       tls,
-      selfInfo: () => this.selfInfo(),
+      selfInfo: () => state.selfInfo(),
       localAddress: this.config.node.advertiseAddress,
     });
     this.tracker = new PeerTracker(this.client, this.creds.nodeId, this.logger);
     this.peerServer = new PeerServer(tls(), {
       clusterName: this.config.cluster.name,
       helloKey,
-      selfInfo: () => this.selfInfo(),
-      viewReport: () => this.viewReport(),
-      admitHello: (info, keyId, viaCa) => admitHello(info, keyId, viaCa, this.gateState()),
+      selfInfo: () => state.selfInfo(),
+      viewReport: () => state.viewReport(),
+      admitHello: (info, keyId, viaCa) => admitHello(info, keyId, viaCa, state.gate()),
       peerAuthenticated: (info) => {
         this.tracker.remember(info);
         this.waker.wake();
       },
       peerRefused: (from, reason) => this.phase.refused(from, reason),
-      enroll: (caller, request) => this.ca.serveEnroll(caller, this.gateState(), request),
+      enroll: (caller, request) => this.ca.serveEnroll(caller, state.gate(), request),
     }, this.logger);
-    this.health = new HealthController(localClientUrl(this.config), () => this.creds.pki()!, () => this.enrollment!, (o) => {
+    this.health = new HealthController(localClientUrl(this.config), () => this.creds.pki()!, () => state.enrollment!, (o) => {
       this.observation = o;
       this.phase.set('formed', o.reason);
     });
     this.controllers = new ControllerSet([
-      new ServiceController(this.etcd, () => this.enrollment!, (did) => this.phase.set('formed', did)),
+      new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did)),
       this.health,
     ], this.logger);
     // A node that cannot run etcd must not take a seat among the initial members.
@@ -141,18 +139,9 @@ export class Agent {
     this.statusServer = createStatusServer({ report: () => this.report(), loopAlive: () => this.loopAlive() });
     await this.statusServer.listen({ host: this.config.statusApi.host, port: this.config.statusApi.port });
     await this.peerSet.start();
-    this.logger.info(
-      {
-        nodeId: this.creds.nodeId,
-        name: this.config.node.name,
-        cluster: this.config.cluster.name,
-        advertise: this.config.node.advertiseAddress,
-        peerApi: `${this.config.peerApi.listenAddress}:${this.config.peerApi.port}`,
-        statusApi: `${this.config.statusApi.host}:${this.config.statusApi.port}`,
-        resumed: this.formed ? 'formed' : this.enrollment ? 'enrolled' : this.committed ? 'committed' : 'fresh',
-      },
-      'agent started',
-    );
+    const { node, cluster, peerApi, statusApi } = this.config;
+    const where = { advertise: node.advertiseAddress, peerApi: `${peerApi.listenAddress}:${peerApi.port}`, statusApi: `${statusApi.host}:${statusApi.port}` };
+    this.logger.info({ nodeId: this.creds.nodeId, name: node.name, cluster: cluster.name, ...where, resumed: state.stage() }, 'agent started');
     this.loopDone = this.loop();
   }
 
@@ -176,7 +165,7 @@ export class Agent {
       this.lastTickAt = Date.now();
       try {
         await this.step();
-        this.phase.stepSucceeded(this.formed ? this.controllers.firstError() : null);
+        this.phase.stepSucceeded(this.state.formed ? this.controllers.firstError() : null);
       } catch (err) {
         this.phase.stepFailed(describeError(err));
       }
@@ -190,28 +179,26 @@ export class Agent {
       if (!(await this.etcdInstalled())) return;
       await this.openPeerApi();
     }
-    if (this.committed && Date.now() - this.lastPeerRoundAt > PEER_REFRESH_MS) {
+    const { committed, enrollment, formed } = this.state;
+    if (committed && Date.now() - this.lastPeerRoundAt > PEER_REFRESH_MS) {
       // Past the election the peer list is only for /status; keep it current at a slower pace.
       this.lastPeerRoundAt = Date.now();
       await this.peerSet.refresh();
       await this.tracker.round(this.peerSet.endpoints());
     }
-    if (this.formed) return this.controllers.runDue();
-    if (this.enrollment && this.creds.pki()) return this.bringUp(this.enrollment);
-    if (this.committed) return this.enroll(this.committed);
+    if (formed) return this.controllers.runDue();
+    if (enrollment && this.creds.pki()) return this.bringUp(enrollment);
+    if (committed) return this.enroll(committed);
     return this.discoverAndElect();
   }
 
   private async etcdInstalled(): Promise<boolean> {
-    try {
-      await checkBinary(this.config.etcd.binary);
-      return true;
-    } catch (err) {
-      const reason = `${describeError(err)}; this node stays out of the cluster (its peer API is closed) until etcd can run`;
-      if (reason !== this.phase.reason) this.logger.warn({ component: 'agent', reason }, 'etcd cannot run');
-      this.phase.set('starting', reason);
-      return false;
-    }
+    const problem = await this.etcd.cannotRun();
+    if (!problem) return true;
+    const reason = `${problem}; this node stays out of the cluster (its peer API is closed) until etcd can run`;
+    if (reason !== this.phase.reason) this.logger.warn({ component: 'agent', reason }, 'etcd cannot run');
+    this.phase.set('starting', reason);
+    return false;
   }
 
   private async openPeerApi(): Promise<void> {
@@ -220,27 +207,18 @@ export class Agent {
   }
 
   private async discoverAndElect(): Promise<void> {
-    const round = await electionRound(candidateOf(this.selfInfo()), this.config.cluster.size, { peerSet: this.peerSet, tracker: this.tracker, client: this.client });
-    this.proposal = round.proposal;
-    const decision = round.decision;
-    if (decision.kind === 'commit' || decision.kind === 'adopt') {
-      const committed: CommittedView = { clusterName: this.config.cluster.name, view: decision.view, committedAt: new Date().toISOString() };
-      await this.store.saveView(committed);
-      this.committed = committed;
-      const holder = caHolderOf(decision.view);
-      this.logger.info(
-        { component: 'election', members: decision.view.map((m) => m.name), caHolder: holder.name, how: decision.kind },
-        'initial members agreed',
-      );
-      this.phase.set('enrolling', `initial members agreed; CA holder is ${holder.name}`);
-      this.waker.wake();
-    } else if (decision.kind === 'wait') {
-      this.phase.set(round.proposal.kind === 'waiting' ? 'discovering' : 'electing', [decision.reason, ...round.problems].join('; '));
-    } else if (decision.kind === 'spare') {
-      this.phase.set('spare', decision.reason);
-    } else {
-      this.phase.set('joining', `${decision.reason}; joining an existing cluster is not supported by this version yet — this node waits`);
-    }
+    const parts = { peerSet: this.peerSet, tracker: this.tracker, client: this.client };
+    const round = await electionRound(candidateOf(this.state.selfInfo()), this.config.cluster.size, parts);
+    this.state.proposal = round.proposal;
+    if (!round.commit) return this.phase.set(round.phase, round.reason);
+    const committed: CommittedView = { clusterName: this.config.cluster.name, view: round.commit, committedAt: new Date().toISOString() };
+    await this.store.saveView(committed);
+    this.state.committed = committed;
+    const holder = caHolderOf(committed.view);
+    const how = round.decision.kind;
+    this.logger.info({ component: 'election', members: committed.view.map((m) => m.name), caHolder: holder.name, how }, 'initial members agreed');
+    this.phase.set('enrolling', `initial members agreed; CA holder is ${holder.name}`);
+    this.waker.wake();
   }
 
   private async enroll(committed: CommittedView): Promise<void> {
@@ -255,7 +233,7 @@ export class Agent {
     });
     this.creds.setPki(pki);
     await this.store.saveEnrollment(enrollment);
-    this.enrollment = enrollment;
+    this.state.enrollment = enrollment;
     this.peerServer.updateTls(this.creds.tls());
     this.logger.info({ component: 'pki', caFingerprint: enrollment.caFingerprint }, 'enrolled: certificates written');
     this.phase.set('configuring', 'writing etcd configuration');
@@ -263,67 +241,13 @@ export class Agent {
   }
 
   private async bringUp(enrollment: Enrollment): Promise<void> {
-    const did = await this.etcd.ensureRunning(enrollment, 'new');
-    if (did) this.phase.set('starting-etcd', did);
-    this.phase.set('forming', `waiting for all ${enrollment.view.length} initial members to start and elect a leader`);
-    const observation = await this.health.observe(true);
+    const say = (phase: Phase, reason: string) => this.phase.set(phase, reason);
+    const parts = { config: this.config, pki: this.pki, store: this.store, etcd: this.etcd, health: this.health, say };
+    const { formed, observation } = await bringUpStep(enrollment, parts);
     this.observation = observation;
-    if (!observation.complete || !observation.clusterId || !observation.localMemberId) {
-      this.phase.set('forming', observation.reason);
-      return;
-    }
-    await writeEtcdFiles(this.config, enrollment, 'existing', this.pki);
-    const formed: FormedMarker = {
-      clusterName: this.config.cluster.name,
-      clusterId: observation.clusterId,
-      memberId: observation.localMemberId,
-      formedAt: new Date().toISOString(),
-    };
-    await this.store.saveFormed(formed);
-    this.formed = formed;
+    if (!formed) return;
+    this.state.formed = formed;
     this.logger.info({ component: 'agent', clusterId: formed.clusterId, memberId: formed.memberId }, 'cluster formed; etcd.conf now says existing');
-    this.phase.set('formed', observation.reason);
-  }
-
-  // ---- what this node says about itself ----------------------------------
-
-  private selfInfo(): PeerInfo {
-    return {
-      protocol: PROTOCOL_VERSION,
-      clusterName: this.config.cluster.name,
-      nodeId: this.creds.nodeId,
-      name: this.config.node.name,
-      address: this.config.node.advertiseAddress,
-      peerApiPort: this.config.peerApi.port,
-      etcdPeerPort: this.config.etcd.peerPort,
-      etcdClientPort: this.config.etcd.clientPort,
-      version: this.options.version,
-      stage: this.formed ? 'formed' : this.enrollment ? 'enrolled' : this.committed ? 'committed' : 'fresh',
-    };
-  }
-
-  private viewReport(): ViewReport {
-    const proposal = this.proposal;
-    return {
-      nodeId: this.creds.nodeId,
-      committed: this.committed?.view ?? null,
-      proposed: proposal && proposal.kind !== 'waiting' ? proposal.view : null,
-      formed: Boolean(this.formed),
-    };
-  }
-
-  private gateState(): GateState {
-    const view = this.committed?.view;
-    const holder = view ? caHolderOf(view) : undefined;
-    return {
-      selfId: this.creds.nodeId,
-      selfName: this.config.node.name,
-      selfAddress: this.config.node.advertiseAddress,
-      view,
-      formed: Boolean(this.formed),
-      holder: holder?.nodeId === this.creds.nodeId,
-      holderName: holder?.name,
-    };
   }
 
   report(): StatusReport {
@@ -332,8 +256,8 @@ export class Agent {
       config: this.config,
       nodeId: this.creds?.nodeId ?? '',
       ...this.phase.snapshot(),
-      view: this.committed?.view,
-      formed: this.formed,
+      view: this.state.committed?.view,
+      formed: this.state.formed,
       observation: this.observation,
       observationFresh: this.health?.fresh() ?? false,
       discovery: { sources: this.peerSet?.sourceNames() ?? [], problems: this.peerSet?.problems() ?? [] },

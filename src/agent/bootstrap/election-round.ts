@@ -1,15 +1,18 @@
 import type { PeerSet } from '../../discovery/index.js';
 import { describeError } from '../../util/errors.js';
 import type { PeerClient } from '../peer/client.js';
-import { viewResponseSchema, type Candidate, type ViewReport } from '../peer/protocol.js';
+import { viewResponseSchema, type Candidate, type View, type ViewReport } from '../peer/protocol.js';
 import type { PeerTracker } from '../peer/tracker.js';
 import { decide, propose, type Decision, type Proposal } from './election.js';
 
 export interface ElectionRound {
   proposal: Proposal;
   decision: Decision;
-  /** What discovery and the hellos could not reach, for the phase reason. */
-  problems: string[];
+  /** The view to persist and act on, when the round agreed on one. */
+  commit: View | undefined;
+  /** Where this leaves the node, in words (when nothing was committed). */
+  phase: 'discovering' | 'electing' | 'spare' | 'joining';
+  reason: string;
 }
 
 /**
@@ -38,5 +41,24 @@ export async function electionRound(
       }
     }),
   );
-  return { proposal, decision: decide(self, proposal, reports), problems: [...tracker.problems(), ...peerSet.problems()] };
+  const decision = decide(self, proposal, reports);
+  return { proposal, decision, ...outcome(decision, proposal, [...tracker.problems(), ...peerSet.problems()]) };
+}
+
+function outcome(decision: Decision, proposal: Proposal, problems: string[]): Pick<ElectionRound, 'commit' | 'phase' | 'reason'> {
+  switch (decision.kind) {
+    case 'commit':
+    case 'adopt':
+      return { commit: decision.view, phase: 'electing', reason: 'initial members agreed' };
+    case 'wait':
+      return { commit: undefined, phase: proposal.kind === 'waiting' ? 'discovering' : 'electing', reason: [decision.reason, ...problems].join('; ') };
+    case 'spare':
+      return { commit: undefined, phase: 'spare', reason: decision.reason };
+    case 'join':
+      return {
+        commit: undefined,
+        phase: 'joining',
+        reason: `${decision.reason}; joining an existing cluster is not supported by this version yet — this node waits`,
+      };
+  }
 }

@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import type { ServiceManager, ServiceSpec } from '../../systemd/service-manager.js';
-import { AgentError } from '../../util/errors.js';
+import { checkBinary } from '../../systemd/binary.js';
+import { AgentError, describeError } from '../../util/errors.js';
 import type { StateStore, Enrollment } from '../bootstrap/state-store.js';
 import type { AgentConfig } from '../config/types.js';
 import { writeEtcdFiles } from '../files/etcd-files.js';
@@ -23,6 +24,16 @@ export class EtcdService {
     private readonly pki: PkiPaths,
     readonly manager: ServiceManager,
   ) {}
+
+  /** Why etcd's binary cannot run here, or undefined when it can. */
+  async cannotRun(): Promise<string | undefined> {
+    try {
+      await checkBinary(this.config.etcd.binary);
+      return undefined;
+    } catch (err) {
+      return describeError(err);
+    }
+  }
 
   /** Returns what it did, for the phase reason, or undefined when nothing was needed. */
   async ensureRunning(enrollment: Enrollment, state: 'new' | 'existing'): Promise<string | undefined> {
