@@ -4,6 +4,7 @@ import { PeerSet } from '../discovery/index.js';
 import { certificateInfo, createEphemeralIdentity, deriveHelloKey, type TlsIdentity } from '../pki/index.js';
 import { checkBinary } from '../systemd/binary.js';
 import type { ServiceManager, ServiceSpec } from '../systemd/service-manager.js';
+import { hasHttpStatus } from '../util/error-catalogue.js';
 import { AgentError, describeError, isAgentError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { CaHolder } from './bootstrap/ca-holder.js';
@@ -366,9 +367,11 @@ export class Agent {
     try {
       return (await this.ensureHolder(committed)).sign(memberId, request);
     } catch (err) {
-      if (isAgentError(err) && err.code.startsWith('EA_PKI_')) {
+      // Codes with an HTTP status in the catalogue (here: the PKI policy's, 403) are refusals of
+      // this caller's request; anything else is this agent's own failure and answers 500.
+      if (isAgentError(err) && hasHttpStatus(err.code)) {
         this.refused(memberId, err.message);
-        throw new PeerApiError(403, err.code, err.message);
+        throw new PeerApiError(err.code, err.message);
       }
       throw err;
     }
