@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { renderConfigTemplate } from './config-template.js';
 import { renderCopyright } from './copyright.js';
+import { renderErrorDoc } from './error-doc.js';
 import { renderManPage } from './man-page.js';
 
 /**
- * build.sh's entry to the generators; writes the result on stdout.
+ * build.sh's entry to the generators (and `npm run gen:errors`'s); writes the result on stdout.
  *   main.js config-template
  *   main.js man VERSION YYYY-MM-DD
  *   main.js copyright LIB_DIR LIB_PATH NODE_LICENSE_FILE NODE_VERSION
+ *   main.js errors                    (docs/errors.md)
  */
 function run(argv: string[]): string {
   const [what, ...args] = argv;
@@ -26,8 +28,10 @@ function run(argv: string[]): string {
       }
       return renderCopyright({ libDir, libPath, nodeLicense: readFileSync(nodeLicenseFile, 'utf8'), nodeVersion });
     }
+    case 'errors':
+      return renderErrorDoc();
     default:
-      throw new Error(`unknown generator ${JSON.stringify(what)}; use config-template, man or copyright`);
+      throw new Error(`unknown generator ${JSON.stringify(what)}; use config-template, man, copyright or errors`);
   }
 }
 

@@ -37,7 +37,6 @@ export function decideServiceManager(
         throw new AgentError(
           'EA_SVC_SYSTEMD_UNAVAILABLE',
           'serviceManager: systemd, but systemd is not running this host (/run/systemd/system is missing); set serviceManager: process (or auto) in the agent config',
-          { exitCode: 2 },
         );
       }
       return { kind: 'systemd', why: 'serviceManager: systemd' };

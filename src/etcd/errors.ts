@@ -5,7 +5,6 @@ export const EtcdConfInvalid = defineError(
   'EA_ETCD_CONF_INVALID',
   (field: string, problem: string) =>
     `etcd configuration field ${field} ${problem}; fix that value (it comes from the agent config or the enrollment answer) and try again.`,
-  2,
 );
 
 /** An etcd endpoint could not be reached or did not answer in time. */

@@ -14,7 +14,6 @@ export const SvcNotInstalled = defineError(
 export const SvcSpecInvalid = defineError(
   'EA_SVC_SPEC_INVALID',
   (field: string, problem: string) => `service spec field ${field} ${problem}; fix the agent configuration.`,
-  2,
 );
 
 export const SvcEnvFileUnreadable = defineError(

@@ -1,3 +1,4 @@
+import { hasHttpStatus } from '../../util/error-catalogue.js';
 import { isAgentError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { admitCertificate, type GateState, type PeerCaller } from '../admission.js';
@@ -44,15 +45,16 @@ export class CaRole {
     const admission = admitCertificate(caller, gate, 'enroll');
     if (!admission.admitted) {
       if (admission.code === 'EA_PEER_FORBIDDEN') this.refused(who, `asked for a certificate: ${admission.reason}`);
-      throw new PeerApiError(admission.code === 'EA_PEER_NOT_READY' ? 409 : 403, admission.code, admission.reason);
+      throw new PeerApiError(admission.code, admission.reason);
     }
     const holder = await this.holderFor(gate.view ?? []);
     try {
       return holder.sign(admission.identity, request);
     } catch (err) {
-      if (isAgentError(err) && err.code.startsWith('EA_PKI_')) {
+      // A refused CSR (the policy's codes carry an HTTP status) is the caller's fault: answer it and record it.
+      if (isAgentError(err) && hasHttpStatus(err.code)) {
         this.refused(who, err.message);
-        throw new PeerApiError(403, err.code, err.message);
+        throw new PeerApiError(err.code, err.message);
       }
       throw err;
     }

@@ -46,7 +46,6 @@ export const StateCorrupt = defineError(
   'EA_STATE_CORRUPT',
   (file: string, why: string) =>
     `agent state file ${file} is unreadable (${why}); it was left untouched — restore it from a backup, or move it away to let the agent start over for this step`,
-  1,
 );
 
 /**

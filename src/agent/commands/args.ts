@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AgentError, defineError } from '../../util/errors.js';
 
 /** Bad command line: exit code 2, the message names the flag and points at --help. */
-export const usageError = defineError('EA_CLI_USAGE', (message: string) => message, 2);
+export const usageError = defineError('EA_CLI_USAGE', (message: string) => message);
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 

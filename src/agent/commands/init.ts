@@ -137,7 +137,6 @@ export async function initCommand(args: string[], io: CliIo): Promise<number> {
     throw new AgentError(
       CONFIG_INVALID,
       [`init: the configuration from these flags is invalid, nothing was written (see \`etcd-agent init --help\`):`, ...lines].join('\n'),
-      { exitCode: 2 },
     );
   }
   for (const w of result.warnings) io.stderr.write(`etcd-agent: warning: ${w.message}\n`);

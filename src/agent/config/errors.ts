@@ -13,14 +13,19 @@ export const NOT_CONFIGURED = 'EA_NOT_CONFIGURED';
 
 /**
  * The single error `loadConfig` throws: every problem found, one per line, and
- * the same list in `problems` for programs. Exit code 2 (bad configuration).
+ * the same list in `problems` for programs. Exit code 2 (bad configuration;
+ * the catalogue's exit code for both codes).
  */
 export class ConfigError extends AgentError {
   readonly problems: readonly ConfigProblem[];
   readonly source: string | undefined;
 
-  constructor(problems: readonly ConfigProblem[], source?: string, code = CONFIG_INVALID) {
-    super(code, formatProblems(problems, source), { exitCode: 2 });
+  constructor(
+    problems: readonly ConfigProblem[],
+    source?: string,
+    code: typeof CONFIG_INVALID | typeof NOT_CONFIGURED = CONFIG_INVALID,
+  ) {
+    super(code, formatProblems(problems, source));
     this.name = 'ConfigError';
     this.problems = problems;
     this.source = source;

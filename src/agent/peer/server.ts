@@ -1,6 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../../util/log.js';
+import { httpStatusOf } from '../../util/error-catalogue.js';
 import { helloProof, keyIdOfCertificate, newNonce, verifyHelloProof } from '../../pki/index.js';
 import type { PeerCaller } from '../admission.js';
 import { fingerprintOf } from './fingerprint.js';
@@ -115,7 +116,7 @@ export class PeerServer {
       }
       const e = err as { validation?: unknown; statusCode?: number; code?: string; message: string };
       if (e.validation) {
-        void reply.code(400).send({ code: 'EA_PEER_BAD_REQUEST', message: `malformed request: ${e.message}` });
+        void reply.code(httpStatusOf('EA_PEER_BAD_REQUEST')).send({ code: 'EA_PEER_BAD_REQUEST', message: `malformed request: ${e.message}` });
         return;
       }
       if (e.statusCode && e.statusCode < 500) {
@@ -123,7 +124,7 @@ export class PeerServer {
         return;
       }
       this.logger.error({ err, url: request.url }, 'peer API handler failed');
-      void reply.code(500).send({ code: 'EA_PEER_INTERNAL', message: 'internal error; see the agent log' });
+      void reply.code(httpStatusOf('EA_PEER_INTERNAL')).send({ code: 'EA_PEER_INTERNAL', message: 'internal error; see the agent log' });
     });
 
     app.post<{ Body: HelloStartRequest }>('/v1/hello/start', { schema: { body: helloStartSchema } }, async (request) => {

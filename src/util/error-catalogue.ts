@@ -1,0 +1,287 @@
+/**
+ * Every error code the agent reports, in one place (fastify's lib/errors.js is
+ * the model). The message factories stay next to the code that throws them
+ * (each subsystem's errors.ts, inline `defineError`); this table is what an
+ * operator needs to know about each code, and what the rest of the agent
+ * looks up: the HTTP status the peer API answers it with and the exit code of
+ * a CLI command it ends. `AgentError` and `defineError` only take a code listed
+ * here, so an uncatalogued code does not compile. docs/errors.md is rendered
+ * from this table (`npm run gen:errors`); test/unit/error-catalogue.test.ts
+ * keeps the two, and the codes used in src/, in step.
+ */
+export interface ErrorEntry {
+  /** What happened, in one sentence. */
+  readonly meaning: string;
+  /** What the operator should do about it, in one sentence. */
+  readonly action: string;
+  /** HTTP status the peer API answers with; set only for codes the peer API sends. */
+  readonly http?: number;
+  /** Process exit code when the error ends a CLI command; 1 when not set. */
+  readonly exit?: number;
+}
+
+/** Exit code of an error whose entry states none. */
+export const DEFAULT_EXIT_CODE = 1;
+
+export const ERROR_CATALOGUE = {
+  // ---- command line ---------------------------------------------------------
+  EA_CLI_USAGE: {
+    meaning: 'The command line is wrong: an unknown command or option, a missing or extra argument, or a value of the wrong form.',
+    action: 'Correct the command as the message says; `etcd-agent COMMAND --help` lists every option.',
+    exit: 2,
+  },
+  EA_STATUS_BAD_ANSWER: {
+    meaning: '`etcd-agent status` reached something at the status address, but it did not answer with the status JSON.',
+    action: "Check that `--address` (or the config's `statusApi.address`) points at etcd-agent's status API and not at another service.",
+  },
+  EA_STATUS_UNREACHABLE: {
+    meaning: '`etcd-agent status` found no agent answering at the status address.',
+    action: "Check that the agent is running (`systemctl status etcd-agent`) and that `--address` or the config's `statusApi.address` is where it listens.",
+  },
+
+  // ---- configuration --------------------------------------------------------
+  EA_CONFIG_INVALID: {
+    meaning: 'The configuration (config file, `ETCD_AGENT_*` environment variables or `init` flags) has problems; each one is listed with the key it concerns, and nothing was started or written.',
+    action: 'Fix every listed key (`etcd-agent check-config` checks again without starting anything), then start the agent again.',
+    exit: 2,
+  },
+  EA_NOT_CONFIGURED: {
+    meaning: 'The config file is missing or sets no key yet, as the packages install it; `check-config` exits 2, while `run` exits 0 so that an unconfigured service does not restart in a loop.',
+    action: 'Run `etcd-agent init --cluster NAME --size N --token-file FILE [--seeds HOST,...]`, then start the agent (`systemctl start etcd-agent`).',
+    exit: 2,
+  },
+
+  // ---- peer API: answers this agent gives to other agents -------------------
+  EA_PEER_BAD_REQUEST: {
+    meaning: 'A caller sent the peer API a request it cannot use: a malformed body, or no TLS client certificate.',
+    action: 'Nothing on this host; if it repeats, check that the calling host runs the same etcd-agent version, since only agents should talk to the peer API port.',
+    http: 400,
+  },
+  EA_PEER_CLUSTER_MISMATCH: {
+    meaning: 'An agent of another cluster (a different `cluster.name`) said hello to this one.',
+    action: 'Give both hosts the same `cluster.name` if they belong together; otherwise take the other host out of seeds or keep the clusters on separate networks.',
+    http: 403,
+  },
+  EA_PEER_FORBIDDEN: {
+    meaning: 'An authenticated caller asked for something it may not do, for example enrollment from an agent that is not the CA holder, by a node that is not an initial member, or with the join token after the cluster formed.',
+    action: 'Read the reason in the message: agents retry against the right node by themselves, and a node outside the initial members cannot join with this version.',
+    http: 403,
+  },
+  EA_PEER_IDENTITY: {
+    meaning: "A caller proved the join token but claimed an identity that is not its own: a node id that is not the id of its TLS key, or a name or address that belongs to this node or to another initial member, or an address no peer can have.",
+    action: 'Give every host its own state dir (never copy /var/lib/etcd-agent or /etc/etcd/pki between hosts) and a unique node name and advertise address; if the caller is not one of your hosts, someone holding the join token is probing the cluster: rotate the token.',
+    http: 403,
+  },
+  EA_PEER_HELLO_REQUIRED: {
+    meaning: 'A caller used the peer API without a session, that is without proving first that it holds the cluster join token (or this agent restarted and forgot the session).',
+    action: 'Nothing: the calling agent says hello again by itself; if the refusal persists, look at the calling agent\'s log.',
+    http: 401,
+  },
+  EA_PEER_INTERNAL: {
+    meaning: 'The peer API failed while handling a request; the details are in this agent\'s log, not in the answer.',
+    action: 'Look at the agent log (`journalctl -u etcd-agent`) at that time, and report the error if the log does not explain it.',
+    http: 500,
+  },
+  EA_PEER_NOT_READY: {
+    meaning: 'A request came too early: this agent has not agreed on the initial members yet.',
+    action: 'Nothing: the caller retries; if it lasts, run `etcd-agent status` on each host to see why the initial members are not agreed (peers not seen, different sizes).',
+    http: 409,
+  },
+  EA_PEER_TOKEN_PROOF: {
+    meaning: "A caller's proof of the cluster join token did not match, was replayed, or came over another TLS connection than the one it started on.",
+    action: 'Give every host of the cluster the same join token (`cluster.token` or `cluster.tokenFile`); if they have the same token, something between the hosts relays connections.',
+    http: 403,
+  },
+
+  // ---- peer API: answers this agent got from other agents -------------------
+  EA_PEER_BAD_ANSWER: {
+    meaning: 'A peer answered with something this agent cannot use: a malformed answer, or it says it belongs to another cluster.',
+    action: 'Check that the peer runs the same etcd-agent version and `cluster.name`; it is ignored until it answers properly.',
+  },
+  EA_PEER_IMPOSTOR: {
+    meaning: "A peer could not prove that it holds this cluster's join token: it has a different token, belongs to a different cluster, or something relays the connection.",
+    action: "Give that host the cluster's join token, or take it out of seeds; the agent ignores it meanwhile.",
+  },
+  EA_PEER_REFUSED: {
+    meaning: "A peer refused this agent's request; the peer's own code and reason are part of the message.",
+    action: "Look up the peer's code (in parentheses at the end of the message) on this page and act on that.",
+  },
+  EA_PEER_SELF: {
+    meaning: 'An address found by discovery (a seed or an mDNS answer) leads back to this agent itself.',
+    action: 'Nothing: the agent skips its own address; take it out of seeds to keep the list tidy.',
+  },
+  EA_PEER_UNREACHABLE: {
+    meaning: "A peer's API could not be reached or gave no usable answer in time (connection refused, timeout, TLS failure).",
+    action: "Check that etcd-agent runs on that host, that its peer API port (2390 by default) is open between the hosts, and that the address in seeds is right.",
+  },
+
+  // ---- bootstrap: enrollment and the agent's state --------------------------
+  EA_ENROLL_ANSWER_INVALID: {
+    meaning: "The CA holder's enrollment answer failed this node's checks: the certificates are not signed by the CA sent with them, not for this node's keys, or the CA is not a CA.",
+    action: "Nothing: the agent asks again; if it keeps failing, look at the CA holder's log, its CA may be damaged.",
+  },
+  EA_ENROLL_VIEW_MISMATCH: {
+    meaning: 'The CA holder answered for other initial members or another cluster name than this node agreed on.',
+    action: 'Nothing: the agent retries; if it keeps failing, compare `etcd-agent status` (cluster name, initial members) on both hosts.',
+  },
+  EA_STATE_CORRUPT: {
+    meaning: "A file in the agent's state directory cannot be read or parsed; the agent left it untouched.",
+    action: 'Restore the file from a backup, or move it away to let the agent redo the step it records.',
+  },
+
+  // ---- certificates ---------------------------------------------------------
+  // The PKI codes carry 403: when signing refuses an enrollment for one of
+  // these reasons, the peer API answers the caller 403 and records a refusal.
+  EA_PKI_ADDRESS_INVALID: {
+    meaning: 'A value meant as an IP address in a certificate is not a plain IPv4 or IPv6 address.',
+    action: 'Configure plain IP addresses, without host names, ports, prefixes or zone ids.',
+    http: 403,
+  },
+  EA_PKI_CA_INVALID: {
+    meaning: 'The cluster CA cannot sign: its certificate is not a CA or not readable, or its key is not RSA, not readable, or not the certificate\'s key.',
+    action: "Restore the CA certificate and its key, from the same pair, into the CA holder's state directory.",
+    http: 403,
+  },
+  EA_PKI_CERT_INVALID: {
+    meaning: 'A certificate is not a readable PEM certificate as etcd-agent writes them.',
+    action: 'Restore the file, or remove it so that the agent enrolls again.',
+    http: 403,
+  },
+  EA_PKI_CSR_INVALID: {
+    meaning: 'A certificate signing request is unusable: not a PEM PKCS#10 request signed by an RSA key of at least 2048 bits.',
+    action: 'Restart the requesting agent so that it makes a new key and request.',
+    http: 403,
+  },
+  EA_PKI_CSR_REJECTED: {
+    meaning: 'The signing policy refused a request: a node may ask only for its own name and addresses (plus loopback), and never for a CA.',
+    action: "Check the requesting agent's node name and advertised addresses.",
+    http: 403,
+  },
+  EA_PKI_MISSING: {
+    meaning: 'This node enrolled earlier, but its certificates are missing or incomplete; it does not enroll again, since it may already be a member of the cluster.',
+    action: "Restore the node's certificates (the directory named in the message) from a backup.",
+  },
+  EA_PKI_NAME_INVALID: {
+    meaning: 'A name meant for a certificate (the node name) contains characters a certificate cannot carry.',
+    action: 'Configure a node name of printable ASCII characters without spaces.',
+    http: 403,
+  },
+  EA_PKI_SIGNING_OPTIONS: {
+    meaning: 'Certificate signing was called with bad options (an unknown profile or a validity that is not positive); this is a bug in etcd-agent.',
+    action: 'Report it, with the agent log.',
+    http: 403,
+  },
+
+  // ---- etcd -----------------------------------------------------------------
+  EA_ETCD_CONF_INVALID: {
+    meaning: 'A value meant for `etcd.conf` or `etcdctl.env` cannot be used: empty, with a newline, control or quote character, or an `etcd.extraEnv` key that is not an etcd setting or that etcd-agent manages itself.',
+    action: 'Fix the named value in the agent config (`etcd.extraEnv`, `node.name`); values from the enrollment answer come from the CA holder.',
+    exit: 2,
+  },
+  EA_ETCD_DATA_DIR_IN_USE: {
+    meaning: "etcd's data directory already holds data that this agent did not create, so no new member is started over it.",
+    action: 'Move that data away, or set `etcd.dataDir` to an empty directory.',
+  },
+  EA_ETCD_UNREACHABLE: {
+    meaning: 'etcd did not answer at an endpoint in time.',
+    action: 'Check that etcd is running there (`etcd-agent status`, the etcd log), that the address and port are right, and that the CA and client certificate belong to this cluster.',
+  },
+
+  // ---- running etcd: systemd or a child process -----------------------------
+  EA_SVC_ACCOUNT: {
+    meaning: 'The system account that `etcd.service` runs as could not be created.',
+    action: 'Create it by hand with the `groupadd` and `useradd` commands the message shows; the agent then uses it.',
+  },
+  EA_SVC_BINARY_MISSING: {
+    meaning: 'The etcd binary is missing or cannot be run.',
+    action: 'Install etcd (`apt-get install etcd-server` or `dnf install etcd`), or set `etcd.binary` to where it is.',
+  },
+  EA_SVC_ENVFILE_UNREADABLE: {
+    meaning: 'The environment file that the agent writes for etcd before starting it cannot be read.',
+    action: 'Check the path in the message and its permissions.',
+  },
+  EA_SVC_FOREIGN_ENV: {
+    meaning: "The etcd unit would get environment from outside etcd-agent's configuration (a drop-in's `Environment=` or `EnvironmentFile=`), which could change etcd's data dir or cluster, so etcd is not started.",
+    action: 'Remove those lines from the drop-ins the message names; the agent then continues by itself.',
+  },
+  EA_SVC_NOT_INSTALLED: {
+    meaning: 'The etcd service was asked to run before it was installed; this is a bug in etcd-agent.',
+    action: 'Report it, with the agent log.',
+  },
+  EA_SVC_SPEC_INVALID: {
+    meaning: 'The etcd service description built from the configuration has an unusable field.',
+    action: 'Fix the named value in the agent configuration.',
+    exit: 2,
+  },
+  EA_SVC_STOP_FAILED: {
+    meaning: 'etcd (or an etcd left from an earlier run) is still running after SIGKILL.',
+    action: "Look at it with `ps -o pid,stat,cmd -p PID` and stop it by hand.",
+  },
+  EA_SVC_SYSTEMCTL: {
+    meaning: "A systemctl command failed; systemd's own words are in the message.",
+    action: 'See `systemctl status etcd` and `journalctl -u etcd` on this host.',
+  },
+  EA_SVC_SYSTEMD_UNAVAILABLE: {
+    meaning: '`serviceManager` is systemd, but systemd is not running this host (`/run/systemd/system` is missing).',
+    action: 'Set `serviceManager` to `process` (or `auto`) in the agent config.',
+    exit: 2,
+  },
+  EA_SVC_UNIT_SHADOWED: {
+    meaning: "systemd loads etcd's unit from another file than the one etcd-agent wrote (a unit in `/run/systemd/system` or a symlink wins over `/etc`).",
+    action: "Remove the other unit and run `systemctl daemon-reload`.",
+  },
+
+  // ---- discovery: mDNS ------------------------------------------------------
+  EA_MDNS_GROUP: {
+    meaning: 'The mDNS socket could not join the multicast group 224.0.0.251, so it hears nothing.',
+    action: 'Check that the interface supports multicast, or configure seeds.',
+  },
+  EA_MDNS_NO_CLUSTER_PEERS: {
+    meaning: 'mDNS hears other hosts, but no etcd-agent of this cluster.',
+    action: 'Check that every node runs and uses the same cluster name, or configure seeds.',
+  },
+  EA_MDNS_NO_INTERFACE: {
+    meaning: 'mDNS is on, but no interface could be chosen for it or the interface has no IPv4 address.',
+    action: 'Set `discovery.mdnsInterface` (`--mdns-interface`), or configure seeds.',
+  },
+  EA_MDNS_SEND: {
+    meaning: 'Packets to the mDNS group cannot be sent: a firewall blocks multicast, or there is no route for 224.0.0.0/4.',
+    action: 'Let multicast out or add the route (`ip route add 224.0.0.0/4 dev IFACE`), or configure seeds.',
+  },
+  EA_MDNS_SILENT: {
+    meaning: 'No other host has answered on mDNS for a while: multicast may not reach this host.',
+    action: 'Check that the network passes multicast between the hosts, or configure seeds.',
+  },
+  EA_MDNS_SOCKET: {
+    meaning: 'The mDNS socket on UDP port 5353 could not be opened (another responder holds it exclusively, or no permission); the agent retries every 30 s.',
+    action: 'Free UDP port 5353 (an mDNS responder without `SO_REUSEADDR`?), or configure seeds.',
+  },
+} as const satisfies Record<`EA_${string}`, ErrorEntry>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** The codes the peer API answers with, i.e. whose entry sets an HTTP status. */
+export type HttpErrorCode = {
+  [C in ErrorCode]: (typeof ERROR_CATALOGUE)[C] extends { readonly http: number } ? C : never;
+}[ErrorCode];
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CATALOGUE, code);
+}
+
+export function errorEntry(code: ErrorCode): ErrorEntry {
+  return ERROR_CATALOGUE[code];
+}
+
+/** True when the catalogue gives `code` an HTTP status: the peer API answers it with that status. */
+export function hasHttpStatus(code: string): code is HttpErrorCode {
+  return isErrorCode(code) && errorEntry(code).http !== undefined;
+}
+
+export function httpStatusOf(code: HttpErrorCode): number {
+  return ERROR_CATALOGUE[code].http;
+}
+
+export function exitCodeOf(code: ErrorCode): number {
+  return errorEntry(code).exit ?? DEFAULT_EXIT_CODE;
+}
