@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 
 export type HelloRole = 'server' | 'client';
 
@@ -15,15 +15,22 @@ export interface HelloProofInput {
 }
 
 const HKDF_SALT = 'etcd-agent hello v1';
+const STRETCH_SALT = 'etcd-agent hello stretch v1';
+/** scrypt cost: ≈16 MiB and 50–150 ms once per start here; the same for every guess an attacker tries offline. */
+export const HELLO_SCRYPT = { N: 1 << 14, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
 const PROOF_LABEL = 'etcd-agent hello proof v1';
 const PROOF_BYTES = 32;
 
 /**
- * The token itself never keys anything: HKDF gives a key bound to the cluster
- * name, so the same token reused for two clusters yields unrelated proofs.
+ * The token itself never keys anything: scrypt (salted with the cluster name)
+ * makes every offline guess of the token cost what this one derivation costs,
+ * and HKDF gives a key bound to the cluster name, so the same token reused for
+ * two clusters yields unrelated proofs. docs/protocol.md explains why guesses
+ * matter: whoever receives a client's proof can test guesses against it.
  */
 export function deriveHelloKey(token: string, clusterName: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', token, HKDF_SALT, clusterName, 32));
+  const stretched = scryptSync(token, `${STRETCH_SALT}\0${clusterName}`, 32, HELLO_SCRYPT);
+  return Buffer.from(hkdfSync('sha256', stretched, HKDF_SALT, clusterName, 32));
 }
 
 export function newNonce(): string {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, hkdfSync, randomBytes, scryptSync } from 'node:crypto';
 import {
   deriveHelloKey,
   helloProof,
@@ -7,7 +7,7 @@ import {
   verifyHelloProof,
   type HelloProofInput,
 } from '../../src/pki/hello-proof.js';
-import { generateToken, tokenProblem } from '../../src/pki/token.js';
+import { generateToken, tokenProblem, tokenStrengthBits } from '../../src/pki/token.js';
 
 /** Node's fingerprint256 format, for identities that need no real certificate here. */
 function fakeFingerprint(): string {
@@ -39,7 +39,8 @@ const key = deriveHelloKey(token, 'prod');
 t.test('key derivation', async (t) => {
   t.equal(key.length, 32);
   t.same(key, deriveHelloKey(token, 'prod'), 'deterministic');
-  t.same(key, Buffer.from(hkdfSync('sha256', token, 'etcd-agent hello v1', 'prod', 32)), 'HKDF-SHA256, documented salt and info');
+  const stretched = scryptSync(token, 'etcd-agent hello stretch v1\0prod', 32, { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+  t.same(key, Buffer.from(hkdfSync('sha256', stretched, 'etcd-agent hello v1', 'prod', 32)), 'scrypt then HKDF-SHA256, documented salts and info');
   t.notSame(key, deriveHelloKey(token, 'staging'), 'bound to the cluster name');
   t.notSame(key, deriveHelloKey(generateToken(), 'prod'));
   t.notOk(key.equals(Buffer.from(token).subarray(0, 32)), 'not the raw token');
@@ -132,8 +133,20 @@ t.test('generated tokens', async (t) => {
 });
 
 t.test('tokens people bring', async (t) => {
-  t.equal(tokenProblem('a'.repeat(22)), undefined, '22 characters, no prefix needed');
-  t.equal(tokenProblem('correct-horse-battery-staple!'), undefined);
+  // Issue 9.2: a rogue seed can test guesses offline, so weak hand-made tokens are refused (≈128 bits).
+  t.equal(tokenProblem('Xk9_2mQ-pL7vR4tZ8wYb3nC'), undefined, '22+ random base64url characters, no prefix needed');
+  t.equal(tokenProblem('9f2c71d04be8a3365d1e0fa7c2b94e58'), undefined, '128 random bits in hex');
+  t.ok(tokenStrengthBits(generateToken()) >= 256, 'generated tokens count as 256 bits');
+  const weak: Array<[string, string]> = [
+    ['one repeated character', 'a'.repeat(22)],
+    ['a repeated word', 'Password123!Password123!'],
+    ['two characters', 'ab'.repeat(20)],
+    ['the alphabet', 'abcdefghijklmnopqrstuvwxyz0123'],
+    ['a keyboard row, too short for its pool', 'qwertyuiopasdfghjklzxcvb'],
+  ];
+  for (const [name, value] of weak) {
+    t.match(tokenProblem(value), /too weak: about \d+ bits .* at least 120 .*etcd-agent token generate/, `${name}: refused as weak`);
+  }
   const refused: Array<[string, string, RegExp]> = [
     ['empty', '', /empty/],
     ['short', 'secret', /6 characters long; it must be at least 22/],
