@@ -24,6 +24,11 @@ export type PeerCaller =
       keyId: string;
     }
   | {
+      /** The CA holder enrolling itself, in process. */
+      via: 'self';
+      keyId: string;
+    }
+  | {
       via: 'ca';
       /** CN of a client certificate that chains to the cluster CA. */
       commonName: string;
@@ -79,6 +84,11 @@ export function admitCertificate(caller: PeerCaller, state: GateState, kind: Cer
   }
   if (!state.holder) return refuse('EA_PEER_FORBIDDEN', `this agent is not the CA holder; ${state.holderName ?? 'another member'} is`);
 
+  if (caller.via === 'self') {
+    const member = view.find((m) => m.nodeId === state.selfId && m.nodeId === caller.keyId);
+    if (!member) return refuse('EA_PEER_FORBIDDEN', 'this node is not one of the initial members it holds the CA for');
+    return { admitted: true, identity: { nodeId: member.nodeId, name: member.name, addresses: [member.address], keyId: caller.keyId } };
+  }
   if (caller.via === 'token') {
     const member = view.find((m) => m.nodeId === caller.info.nodeId);
     if (!member || caller.keyId !== member.nodeId) {

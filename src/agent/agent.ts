@@ -224,10 +224,7 @@ export class Agent {
   private async enroll(committed: CommittedView): Promise<void> {
     const self = { nodeId: this.creds.nodeId, name: this.config.node.name, address: this.config.node.advertiseAddress, clusterName: this.config.cluster.name };
     const { pki, enrollment } = await enrollWithHolder(this.pki, self, committed.view, async (holder, request) => {
-      if (holder.nodeId === self.nodeId) {
-        const identity = { nodeId: self.nodeId, name: self.name, addresses: [self.address], keyId: this.creds.nodeId };
-        return (await this.ca.holderFor(committed.view)).sign(identity, request);
-      }
+      if (holder.nodeId === self.nodeId) return this.ca.serveEnroll({ via: 'self', keyId: this.creds.keyId }, this.state.gate(), request);
       this.phase.set('enrolling', `asking the CA holder ${holder.name} (${holder.address}) to sign this node's certificate`);
       return this.client.call<EnrollResponse>(endpointOfInfo(holder), 'POST', '/v1/enroll', request, enrollResponseSchema);
     });

@@ -25,14 +25,17 @@ export class NodeCredentials {
 
   private constructor(
     readonly identity: NodeIdentity,
+    /** Id of the node key; equals nodeId except on a node that agreed on its view under an older random id. */
+    readonly keyId: string,
     private readonly selfSigned: TlsIdentity,
     private readonly paths: PkiPaths,
   ) {}
 
   static async load(store: StateStore, paths: PkiPaths, name: string, enrolled: boolean): Promise<NodeCredentials> {
     const keyPem = await ensureKey(paths.serverKey);
-    const identity = await store.identity(keyIdOfPublicKey(keyPem));
-    const credentials = new NodeCredentials(identity, await createEphemeralIdentity(name, keyPem), paths);
+    const keyId = keyIdOfPublicKey(keyPem);
+    const identity = await store.identity(keyId);
+    const credentials = new NodeCredentials(identity, keyId, await createEphemeralIdentity(name, keyPem), paths);
     if (enrolled) {
       const pki = await readNodePki(paths);
       if (!pki) {

@@ -35,6 +35,8 @@ t.test('certificate admission', async (t) => {
   const rows: { rule: string; caller: PeerCaller; state: Partial<GateState>; expect: string | { name: string; keyId: string } }[] = [
     { rule: 'initial member over its token session', caller: token(member(2)), state: {}, expect: { name: 'n2', keyId: id(2) } },
     { rule: 'initial member over its cluster certificate', caller: ca('n3', 'c'.repeat(32)), state: {}, expect: { name: 'n3', keyId: 'c'.repeat(32) } },
+    { rule: 'the CA holder enrolling itself', caller: { via: 'self', keyId: id(1) }, state: {}, expect: { name: 'n1', keyId: id(1) } },
+    { rule: 'the holder enrolling itself under a key that is not its id', caller: { via: 'self', keyId: id(9) }, state: {}, expect: 'EA_PEER_FORBIDDEN' },
     { rule: 'no committed view yet', caller: token(member(2)), state: { view: undefined }, expect: 'EA_PEER_NOT_READY' },
     { rule: 'not the CA holder', caller: token(member(2)), state: { holder: false, holderName: 'n1' }, expect: 'EA_PEER_FORBIDDEN: this agent is not the CA holder; n1 is' },
     { rule: 'a token holder that is not an initial member', caller: token(member(9)), state: {}, expect: 'EA_PEER_FORBIDDEN: n9' },

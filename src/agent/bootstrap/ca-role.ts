@@ -41,7 +41,7 @@ export class CaRole {
   }
 
   async serveEnroll(caller: PeerCaller, gate: GateState, request: EnrollRequest): Promise<EnrollResponse> {
-    const who = caller.via === 'token' ? `${caller.info.name} (${caller.info.nodeId})` : caller.commonName;
+    const who = caller.via === 'token' ? `${caller.info.name} (${caller.info.nodeId})` : caller.via === 'ca' ? caller.commonName : 'this node';
     const admission = admitCertificate(caller, gate, 'enroll');
     if (!admission.admitted) {
       if (admission.code === 'EA_PEER_FORBIDDEN') this.refused(who, `asked for a certificate: ${admission.reason}`);
