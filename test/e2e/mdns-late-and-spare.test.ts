@@ -5,10 +5,9 @@
  * id, so it is not in the view: it waits as a spare and says so in /status.
  */
 import t from 'tap';
-import { randomBytes } from 'node:crypto';
 import { generateToken } from '../../src/pki/index.js';
 import { TestBed, skipUnlessRoot } from '../helpers/netns.js';
-import { NetnsAgents } from '../helpers/netns-agents.js';
+import { NetnsAgents, nodeKeysById } from '../helpers/netns-agents.js';
 import { waitFor } from '../helpers/wait.js';
 
 t.setTimeout(180_000);
@@ -23,9 +22,9 @@ if (skipUnlessRoot(t, 'late mDNS host and a spare')) {
 
   t.test('a host started 20 s late joins the initial cluster; a fourth waits as a spare', async (t) => {
     const token = generateToken();
-    // Node ids decide who is in the view (the 3 lowest): h4 gets the highest.
-    const ids = Array.from({ length: 4 }, () => randomBytes(16).toString('hex')).sort();
-    for (const i of [1, 2, 3, 4]) await agents.init(i, { cluster: 'late', size: 3, token, nodeId: ids[i - 1]! });
+    // Node ids decide who is in the view (the 3 lowest): h4 gets the highest. An id is its node key's id.
+    const keys = await nodeKeysById(4);
+    for (const i of [1, 2, 3, 4]) await agents.init(i, { cluster: 'late', size: 3, token, nodeKey: keys[i - 1]!.keyPem });
 
     const t0 = Date.now();
     agents.start(1);

@@ -8,6 +8,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { generateKeyPair, keyIdOfPublicKey } from '../../src/pki/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,8 +26,8 @@ export interface AgentInit {
   mdns?: boolean;
   /** Seed hosts by index (their eth1 address) or as literal host[:port]. */
   seeds?: (number | string)[];
-  /** A fixed node id (32 hex), e.g. to decide who is a spare; default random. */
-  nodeId?: string;
+  /** A node key (PEM) made beforehand, whose key id is the node id (see nodeKeysById), e.g. to decide who is a spare; default: the agent makes one. */
+  nodeKey?: string;
   logLevel?: string;
   extraArgs?: string[];
 }
@@ -80,10 +81,11 @@ export class NetnsAgents {
       ...(o.extraArgs ?? []),
     ]);
     if (r.status !== 0) throw new Error(`etcd-agent init on ${this.bed.host(i).hostname} failed (${r.status}): ${r.stderr}${r.stdout}`);
-    if (o.nodeId) {
-      const state = join(root, 'var', 'lib', 'etcd-agent');
-      await mkdir(state, { recursive: true, mode: 0o700 });
-      await writeFile(join(state, 'identity.json'), JSON.stringify({ nodeId: o.nodeId, createdAt: new Date().toISOString() }), { mode: 0o600 });
+    if (o.nodeKey) {
+      // The node id is the key id of the node key (src/pki/key-id.ts): choosing the key chooses the id.
+      const pki = join(root, 'etc', 'etcd', 'pki');
+      await mkdir(pki, { recursive: true, mode: 0o755 });
+      await writeFile(join(pki, 'server.key'), o.nodeKey, { mode: 0o600 });
     }
   }
 
@@ -185,4 +187,12 @@ export class NetnsAgents {
     }
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** `count` node keys, ordered by the node id each gives (lowest first), to decide who is in a view. */
+export async function nodeKeysById(count: number): Promise<{ nodeId: string; keyPem: string }[]> {
+  const keys = await Promise.all(Array.from({ length: count }, () => generateKeyPair()));
+  return keys
+    .map((k) => ({ nodeId: keyIdOfPublicKey(k.publicKeyPem), keyPem: k.privateKeyPem }))
+    .sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
 }
