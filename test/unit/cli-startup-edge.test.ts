@@ -133,7 +133,12 @@ interface Case {
 
 const CASES: Case[] = [
   {
-    name: '1000 nested "[" (the yaml library aborted the process: FATAL ERROR, exit 134)',
+    name: 'a 2 KB config of 1000 nested "[" (the yaml library aborted the process: FATAL ERROR, exit 134)',
+    make: async (n) => writeFile(n.config, '[ '.repeat(1000)),
+    says: () => ['levels deep'],
+  },
+  {
+    name: '1000 nested "[" in a value (821 "Maximum call stack size exceeded" problems)',
     make: async (n) => writeFile(n.config, `cluster:\n  name: ${'['.repeat(1000)}\n`),
     says: () => ['levels deep'],
   },

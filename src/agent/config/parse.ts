@@ -3,17 +3,20 @@ import type { ConfigProblem } from './errors.js';
 
 /**
  * YAML text to a plain value, for the config file only, with hostile input in
- * mind: the text is parsed once, nesting deeper than any config needs is
+ * mind: the text is parsed once; nesting deeper than any config needs is
  * refused before the yaml library composes it (its composer recurses, and a
- * few thousand "[" abort the process, not just the parse), aliases are
- * expanded a bounded number of times, and only the first few syntax errors
- * are reported.
+ * few thousand "[" abort the process, not just the parse), and so is a file
+ * with far more tokens than a config has (the parser's time and memory);
+ * aliases are expanded a bounded number of times; only the first few syntax
+ * errors are reported.
  */
 
 /** A config is a mapping of sections of keys, one of which (etcd.extraEnv) is a mapping: depth 3 is all it needs. */
 export const MAX_CONFIG_DEPTH = 16;
 /** Alias expansions allowed in toJS; a "billion laughs" document needs far more. */
 export const MAX_ALIAS_COUNT = 50;
+/** YAML tokens other than spaces, line breaks and comments; a config has a few hundred, a thousand seeds some thousands. */
+export const MAX_CONFIG_TOKENS = 20_000;
 const MAX_REPORTED_ERRORS = 10;
 
 export interface ParsedConfig {
@@ -22,22 +25,31 @@ export interface ParsedConfig {
 }
 
 /**
- * A cheap first pass over the lexer's tokens, which stops as soon as the
- * nesting is too deep: flow collections ("[", "{") and block sequences or
- * explicit keys started on one line ("- - - x"). These cost a byte or two per
- * level, so a small file can nest deeply; indentation costs a line per level.
+ * A cheap first pass over the lexer's tokens that stops as soon as the text is
+ * too deep or too big to be a config: flow collections ("[", "{") and block
+ * sequences or explicit keys started on one line ("- - - x") cost a byte or
+ * two per level, so a small file can nest deeply (indentation costs a line per
+ * level: the parsed-token walk below counts that); and a file with far more
+ * tokens than any config would cost the parser and composer seconds and
+ * hundreds of megabytes, mostly in error objects.
  */
-function lexedTooDeep(text: string): boolean {
+function lexedProblem(text: string): 'depth' | 'tokens' | undefined {
   let flow = 0;
   let onLine = 0;
+  let significant = 0;
   for (const token of new Lexer().lex(text)) {
+    if (token === '\n' || token === '\r\n') {
+      onLine = 0;
+      continue;
+    }
+    if (token.startsWith('#') || /^[ \t]+$/.test(token)) continue;
+    if (++significant > MAX_CONFIG_TOKENS) return 'tokens';
     if (token === '[' || token === '{') flow++;
     else if (token === ']' || token === '}') flow = Math.max(0, flow - 1);
-    else if (token === '\n' || token === '\r\n') onLine = 0;
     else if (flow === 0 && (token === '-' || token === '?')) onLine++;
-    if (flow + onLine > MAX_CONFIG_DEPTH) return true;
+    if (flow + onLine > MAX_CONFIG_DEPTH) return 'depth';
   }
-  return false;
+  return undefined;
 }
 
 /** The deepest collection nesting in the parser's tokens, walked without recursion. */
@@ -77,7 +89,12 @@ function tooDeep(source: string): ParsedConfig {
  * quote the offending line: it might be the one holding the token.
  */
 export function parseConfigText(text: string, source = '(config)'): ParsedConfig {
-  if (lexedTooDeep(text)) return tooDeep(source);
+  const lexed = lexedProblem(text);
+  if (lexed === 'depth') return tooDeep(source);
+  if (lexed === 'tokens') {
+    const message = `config file ${source} holds more than ${MAX_CONFIG_TOKENS} YAML tokens, far more than any config; it was not parsed — check the path`;
+    return { problems: [{ key: source, message }] };
+  }
   const lines = new LineCounter();
   const tokens = [...new Parser(lines.addNewLine).parse(text)];
   if (cstDepth(tokens) > MAX_CONFIG_DEPTH) return tooDeep(source);
