@@ -46,13 +46,17 @@ options:
   --log-level LEVEL            fatal, error, warn, info, debug or trace (default info)
   --force                      overwrite an existing config (and token file)
 `,
-  'check-config': `usage: etcd-agent check-config [--config PATH]
+  'check-config': `usage: etcd-agent check-config [--config PATH] [--root DIR]
 
 Loads the config as \`run\` would (file, then ETCD_AGENT_* environment
-overrides, then defaults) and prints a summary; exits 2 listing every problem.
+overrides, then defaults) and prints a summary; exits 2 listing every problem,
+including an etcd data dir that holds data this node did not create.
 
   --config PATH   config file (default /etc/etcd-agent/config.yaml,
                   or $ETCD_AGENT_CONFIG)
+  --root DIR      the node lives under DIR (as with \`etcd-agent init --root\`):
+                  the default config is DIR/etc/etcd-agent/config.yaml, and DIR
+                  overrides paths.root
 `,
   token: `usage: etcd-agent token generate
 
@@ -67,10 +71,10 @@ Prints the agent's version.
 const USAGE = `usage: etcd-agent <command> [options]
 
 commands:
-  run            [--config PATH]                  run the agent daemon
+  run            [--config PATH] [--root DIR]     run the agent daemon
   init           --cluster NAME --size N --token TOKEN|--token-file FILE [...]
                                                   write a validated config file
-  check-config   [--config PATH]                  validate the config (exit 0 or 2)
+  check-config   [--config PATH] [--root DIR]     validate the config (exit 0 or 2)
   status         [--json] [--address HOST:PORT] [--config PATH]
                                                   show what the local agent is doing
   token generate                                  print a new join token

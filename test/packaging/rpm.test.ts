@@ -60,10 +60,11 @@ async function main(): Promise<void> {
     const clean = { PATH: '/usr/bin:/bin' };
     const v = sh([join(lib, 'node/bin/node'), join(lib, 'bin/etcd-agent.js'), '--version'], clean);
     t.equal(v.out, `etcd-agent ${pkgs.version}\n`, v.err);
-    const check = sh([join(lib, 'node/bin/node'), join(lib, 'bin/etcd-agent.js'), 'check-config', '--config', join(root, 'etc/etcd-agent/config.yaml')], clean);
+    // --root: the default config path inside the scratch root ("not configured" is for the default path only).
+    const check = sh([join(lib, 'node/bin/node'), join(lib, 'bin/etcd-agent.js'), 'check-config', '--root', root], clean);
     t.equal(check.code, 2);
     t.match(check.err, 'not configured');
-    const run = sh([join(lib, 'node/bin/node'), join(lib, 'bin/etcd-agent.js'), 'run', '--config', join(root, 'etc/etcd-agent/config.yaml')], clean);
+    const run = sh([join(lib, 'node/bin/node'), join(lib, 'bin/etcd-agent.js'), 'run', '--root', root], clean);
     t.equal(run.code, 0, 'an unconfigured agent exits cleanly');
     t.match(run.err, 'not configured');
   });

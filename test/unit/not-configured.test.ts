@@ -53,25 +53,42 @@ t.test('setsNoKeys: comments, empty and {} set nothing; any key or a YAML error 
   t.notOk(setsNoKeys('- a\n'), 'a list is not an empty config');
 });
 
-t.test('the packaged template: check-config exits 2 saying "not configured", run exits 0 saying so', async (t) => {
-  const { config } = await nodeRoot(t, true);
-  const check = await cli(['check-config', '--config', config]);
+t.test('the packaged template at the default path: check-config exits 2 saying "not configured", run exits 0 saying so', async (t) => {
+  // --root DIR puts the default config path at DIR/etc/etcd-agent/config.yaml.
+  const { root, config } = await nodeRoot(t, true);
+  const check = await cli(['check-config', '--root', root]);
   t.equal(check.code, 2);
   t.match(check.err, `etcd-agent: not configured: ${config} sets no keys yet`);
   t.match(check.err, 'etcd-agent init --cluster NAME --size N --token-file FILE');
 
-  const run = await cli(['run', '--config', config]);
+  const run = await cli(['run', '--root', root]);
   t.equal(run.code, 0, 'exits cleanly: nothing failed');
   t.match(run.err, `etcd-agent: not configured: ${config} sets no keys yet`);
   t.match(run.err, 'systemctl start etcd-agent');
   t.notMatch(run.err, /EA_|stack|at .*\.js/, 'a sentence, not a stack trace');
 
-  const err = await loadConfig({ path: config, env: {} }).then(
+  const err = await loadConfig({ root, env: {} }).then(
     () => undefined,
     (e: unknown) => e as ConfigError,
   );
   t.equal(err?.code, NOT_CONFIGURED);
   t.equal(err?.exitCode, 2);
+});
+
+t.test('the same template named explicitly (--config, ETCD_AGENT_CONFIG) is an error: exit 2 from run too', async (t) => {
+  const { config } = await nodeRoot(t, true);
+  for (const [how, argv, env] of [
+    ['--config', ['run', '--config', config], {}],
+    ['ETCD_AGENT_CONFIG', ['run'], { ETCD_AGENT_CONFIG: config }],
+  ] as const) {
+    const run = await cli([...argv], { ...env });
+    t.equal(run.code, 2, `${how}: a named file without keys is a mistake, not a fresh node`);
+    t.match(run.err, `etcd-agent: config file ${config} sets no keys`, how);
+    t.notMatch(run.err, 'not configured', how);
+  }
+  const check = await cli(['check-config', '--config', config]);
+  t.equal(check.code, 2);
+  t.match(check.err, `config file ${config} sets no keys`);
 });
 
 t.test('a missing default config is "not configured"; a missing --config/ETCD_AGENT_CONFIG file stays an error', async (t) => {

@@ -4,10 +4,11 @@ import { createLogger } from '../../util/log.js';
 import { Agent } from '../agent.js';
 import { isNotConfiguredError, loadConfigDetailed } from '../config/index.js';
 import { chooseServiceManager } from '../service-manager-choice.js';
+import { checkDataDir } from './data-dir-check.js';
 import { defaultIo, parseCommandArgs, reportError, wantsHelp, type CliIo } from './args.js';
 import { packageVersion } from './version.js';
 
-export const RUN_USAGE = `Usage: etcd-agent run [--config PATH]
+export const RUN_USAGE = `Usage: etcd-agent run [--config PATH] [--root DIR]
 
 Runs the agent daemon in the foreground: discovery, election of the CA holder,
 enrollment, etcd configuration and supervision, and the local status API.
@@ -15,6 +16,9 @@ Logs are JSON lines on stderr. SIGTERM or SIGINT stops it cleanly.
 
 Options:
   --config PATH   agent config (default /etc/etcd-agent/config.yaml, or $ETCD_AGENT_CONFIG)
+  --root DIR      the node lives under DIR (as with \`etcd-agent init --root\`): the
+                  default config is DIR/etc/etcd-agent/config.yaml, and DIR
+                  overrides paths.root
 `;
 
 /** `etcd-agent run`: resolves when the agent has stopped after a signal. */
@@ -26,11 +30,14 @@ export async function runCommand(args: string[], io: CliIo = defaultIo()): Promi
   const notifier = createNotifier(io.env);
   let agent: Agent | undefined;
   try {
-    const { values } = parseCommandArgs('run', args, { config: { type: 'string' } });
+    const { values } = parseCommandArgs('run', args, { config: { type: 'string' }, root: { type: 'string' } });
     const { config, warnings } = await loadConfigDetailed({
       env: io.env,
       ...(values.config !== undefined ? { path: resolve(io.cwd, values.config) } : {}),
+      ...(values.root !== undefined ? { root: resolve(io.cwd, values.root) } : {}),
     });
+    // Before the agent writes anything (state, keys, etcd.conf): a data dir that is not ours is a config error.
+    await checkDataDir(config);
     const logger = createLogger({ level: config.log.level });
     for (const w of warnings) logger.warn({ component: 'config', key: w.key }, w.message);
     const serviceManager = chooseServiceManager(config, logger);

@@ -1,6 +1,7 @@
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { LOOPBACK, NOT_UNICAST } from '../../util/ip-ranges.js';
+import { canonicalIp } from '../../pki/ip.js';
+import { LINK_LOCAL, LOOPBACK, NOT_UNICAST } from '../../util/ip-ranges.js';
 
 /** Address helpers for the config: host[:port] parsing, loopback tests, interface scanning. */
 
@@ -25,6 +26,24 @@ export function isUnicastAddress(ip: string): boolean {
   const family = isIP(ip);
   if (family === 0) return false;
   return !notUnicast.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * Why `ip` cannot be this node's advertised address, or undefined when it can.
+ * The address goes into the node's certificate (src/pki) and etcd's URLs, so
+ * anything those cannot carry is refused here, before the agent starts, rather
+ * than by the signer later in a retry loop.
+ */
+export function advertiseAddressProblem(ip: string): string | undefined {
+  if (isIP(ip) === 0) return 'is not an IP address (a DNS name is not allowed here)';
+  if (ip.includes('%')) return "has a zone id (%...), which a certificate and etcd's URLs cannot carry";
+  // An IPv4-mapped IPv6 address is judged as the IPv4 address it carries.
+  const v4 = isIPv4(ip) ? ip : mappedV4(ip);
+  const [addr, family] = v4 !== undefined ? [v4, 'ipv4' as const] : [ip, 'ipv6' as const];
+  if (notUnicast.check(addr, family)) return 'is not a unicast address (0.0.0.0, ::, broadcast and multicast are not allowed)';
+  if (LINK_LOCAL.check(addr, family)) return 'is a link-local address (169.254.0.0/16, fe80::/10), usable only together with an interface';
+  if (canonicalIp(ip) === undefined) return 'cannot be written into a certificate';
+  return undefined;
 }
 
 const DNS_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';

@@ -1,8 +1,10 @@
 export type { AgentConfig, SeedAddress, ServiceManagerKind } from './types.js';
-export { loadConfig, loadConfigDetailed, resolveConfigPath, parseConfigText, setsNoKeys, type LoadConfigOptions, type LoadedConfig } from './load.js';
+export { loadConfig, loadConfigDetailed, resolveConfigPath, MAX_CONFIG_BYTES, type LoadConfigOptions, type LoadedConfig } from './load.js';
+export { parseConfigText, setsNoKeys, MAX_CONFIG_DEPTH, MAX_ALIAS_COUNT } from './parse.js';
 export {
   validateRawConfig,
   readTokenFileFromDisk,
+  MAX_TOKEN_FILE_BYTES,
   formatSeeds,
   MANAGED_ETCD_ENV,
   type ValidateContext,
@@ -33,4 +35,4 @@ export {
   type RawConfig,
   type RawValue,
 } from './schema.js';
-export { parseHostPort, formatHostPort, isLoopbackAddress, pickAdvertiseAddress, type HostPort, type InterfaceMap } from './address.js';
+export { parseHostPort, formatHostPort, isLoopbackAddress, pickAdvertiseAddress, advertiseAddressProblem, type HostPort, type InterfaceMap } from './address.js';

@@ -1,19 +1,19 @@
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { hostname as osHostname, networkInterfaces as osNetworkInterfaces } from 'node:os';
 import { isAbsolute, normalize } from 'node:path';
 import { isIP } from 'node:net';
 import { tokenProblem } from '../../pki/token.js';
 import {
+  advertiseAddressProblem,
   formatHostPort,
   isLocalAddress,
   isLoopbackAddress,
-  isUnicastAddress,
   parseHostPort,
   pickAdvertiseAddress,
   type InterfaceMap,
 } from './address.js';
 import { DEFAULTS, FORBIDDEN_DATA_DIRS, withRoot } from './defaults.js';
 import { applyEnvOverrides, isPlainObject } from './env.js';
+import { readSmallRegularFile } from './read-file.js';
 import type { ConfigProblem } from './errors.js';
 import {
   CONFIG_FIELDS,
@@ -30,7 +30,7 @@ import { closest } from './suggest.js';
 import type { AgentConfig, SeedAddress } from './types.js';
 import { ETCD_CONF_KEYS } from '../../etcd/conf.js';
 
-/** What reading a token file found; injectable so tests need no files. */
+/** What reading a token file found; injectable so tests need no files. Codes: errno codes, ENOTFILE (message: what it is instead), EFBIG. */
 export type TokenFileRead = { ok: true; content: string; mode: number } | { ok: false; code: string; message: string };
 
 export interface ValidateContext {
@@ -59,24 +59,14 @@ export interface ValidationResult {
 /** Settings etcd-agent writes into etcd.conf itself (one list, owned by the renderer); etcd.extraEnv must not override them. */
 export const MANAGED_ETCD_ENV: ReadonlySet<string> = new Set(ETCD_CONF_KEYS);
 
+/** A token is 43 characters; the file may hold a comment or line breaks, never kilobytes. */
+export const MAX_TOKEN_FILE_BYTES = 4096;
+
 export function readTokenFileFromDisk(path: string): TokenFileRead {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    return { ok: false, code: e.code ?? 'EIO', message: e.message };
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return { ok: false, code: 'ENOTFILE', message: `${path} is not a regular file` };
-    return { ok: true, content: readFileSync(fd, 'utf8'), mode: st.mode & 0o7777 };
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    return { ok: false, code: e.code ?? 'EIO', message: e.message };
-  } finally {
-    closeSync(fd);
-  }
+  const read = readSmallRegularFile(path, MAX_TOKEN_FILE_BYTES);
+  if (read.ok) return read;
+  // For ENOTFILE the message is what the path is instead ("a FIFO (named pipe)").
+  return { ok: false, code: read.code, message: read.code === 'ENOTFILE' ? (read.kind ?? 'something else') : read.message };
 }
 
 /** A value shown in a message: strings quoted, long ones cut. Never used for the token. */
@@ -296,6 +286,10 @@ export function validateRawConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, con
         problem('cluster.tokenFile', `${l}: ${tokenFile} does not exist; create it with \`etcd-agent token generate > ${tokenFile} && chmod 600 ${tokenFile}\``);
       } else if (read.code === 'EACCES') {
         problem('cluster.tokenFile', `${l}: ${tokenFile} cannot be read (permission denied); run etcd-agent as root or as the file's owner`);
+      } else if (read.code === 'ENOTFILE') {
+        problem('cluster.tokenFile', `${l}: ${tokenFile} is ${read.message}, not a regular file; point cluster.tokenFile at a file holding the token`);
+      } else if (read.code === 'EFBIG') {
+        problem('cluster.tokenFile', `${l}: ${tokenFile} is larger than ${MAX_TOKEN_FILE_BYTES} bytes, far more than a token; it was not read — check the path`);
       } else {
         problem('cluster.tokenFile', `${l}: ${tokenFile} cannot be read: ${read.message}`);
       }
@@ -348,10 +342,11 @@ export function validateRawConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, con
   if (present.has('node.advertiseAddress')) {
     const a = strings.get('node.advertiseAddress');
     if (a !== undefined) {
-      if (!isUnicastAddress(a)) {
+      const why = advertiseAddressProblem(a);
+      if (why !== undefined) {
         problem(
           'node.advertiseAddress',
-          `${label('node.advertiseAddress')} is ${show(a)}; allowed: an IPv4 or IPv6 address of this host that peers can reach (not a DNS name, 0.0.0.0, :: or a multicast address)`,
+          `${label('node.advertiseAddress')} is ${show(a)}, which ${why}; allowed: an IPv4 or IPv6 address of this host that peers can reach (not a DNS name, 0.0.0.0, :: or a multicast address; no zone id, not link-local)`,
         );
       } else {
         advertiseAddress = a;
