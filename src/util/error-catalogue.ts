@@ -180,7 +180,8 @@ export const ERROR_CATALOGUE = {
   },
   EA_ETCD_DATA_DIR_IN_USE: {
     meaning: "etcd's data directory already holds data that this agent did not create, so no new member is started over it.",
-    action: 'Move that data away, or set `etcd.dataDir` to an empty directory.',
+    action: 'Move that data away, or set `etcd.dataDir` to an empty directory; `check-config` and `run` refuse it (exit 2) before writing anything.',
+    exit: 2,
   },
   EA_ETCD_UNREACHABLE: {
     meaning: 'etcd did not answer at an endpoint in time.',

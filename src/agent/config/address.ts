@@ -21,12 +21,6 @@ export function isLoopbackAddress(ip: string): boolean {
   return isIPv6(ip) && loopback.check(ip, 'ipv6');
 }
 
-/** True for an IP literal a peer can send packets to (not 0.0.0.0, ::, broadcast or multicast). */
-export function isUnicastAddress(ip: string): boolean {
-  const family = isIP(ip);
-  if (family === 0) return false;
-  return !notUnicast.check(ip, family === 4 ? 'ipv4' : 'ipv6');
-}
 
 /**
  * Why `ip` cannot be this node's advertised address, or undefined when it can.

@@ -23,7 +23,7 @@ export class ConfigError extends AgentError {
   constructor(
     problems: readonly ConfigProblem[],
     source?: string,
-    code: typeof CONFIG_INVALID | typeof NOT_CONFIGURED = CONFIG_INVALID,
+    code: typeof CONFIG_INVALID | typeof NOT_CONFIGURED | 'EA_ETCD_DATA_DIR_IN_USE' = CONFIG_INVALID,
   ) {
     super(code, formatProblems(problems, source));
     this.name = 'ConfigError';
