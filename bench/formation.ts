@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateToken } from '../src/pki/index.js';
 import { NetnsAgents } from '../test/helpers/netns-agents.js';
-import type { ExecResult } from '../test/helpers/fixtures.js';
+import { REPO, type ExecResult } from '../test/helpers/fixtures.js';
 import { TestBed, netnsUnavailable } from '../test/helpers/netns.js';
 
 const { values: args } = parseArgs({
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
   const why = netnsUnavailable();
   if (why) throw new Error(why);
   const etcdVersion = spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? '';
-  const agentVersion = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string;
+  const agentVersion = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version as string;
   const load0 = loadavg()[0]!;
   const results: { size: number; agent: number[]; bare: number[]; idle?: Idle }[] = [];
   for (const size of SIZES) {

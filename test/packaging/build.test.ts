@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { renderConfigTemplate } from '../../packaging/gen/config-template.js';
 import { renderManPage } from '../../packaging/gen/man-page.js';
-import { REPO, assembleMaintScript, buildPackages, packagingUnsupported } from '../helpers/packages.js';
+import { assembleMaintScript, buildPackages, packagingUnsupported } from '../helpers/packages.js';
+import { REPO } from '../helpers/fixtures.js';
 
 /**
  * `npm run package` from a clean copy of the sources (test/helpers/packages.ts

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { main } from '../../src/agent/cli.js';
 import { INIT_OPTIONS } from '../../src/agent/commands/init.js';
@@ -12,6 +12,7 @@ import { generateToken } from '../../src/pki/token.js';
 import { renderConfigTemplate, uncommentTemplate } from '../../packaging/gen/config-template.js';
 import { cloudInitOneLiner as oneLiner } from '../helpers/packages.js';
 import { commandHelps, renderManPage } from '../../packaging/gen/man-page.js';
+import { REPO } from '../helpers/fixtures.js';
 
 /**
  * What the packages generate from the sources, checked against the sources:
@@ -20,7 +21,6 @@ import { commandHelps, renderManPage } from '../../packaging/gen/man-page.js';
  * flags `etcd-agent init` accepts. No build needed.
  */
 
-const REPO = resolve(import.meta.dirname, '..', '..');
 const CLOUD_INIT_DIR = join(REPO, 'packaging', 'cloud-init');
 
 const TOKEN = generateToken();

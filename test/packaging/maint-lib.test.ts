@@ -3,8 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { assembleMaintScript as assemble, writeMaintStubs } from '../helpers/packages.js';
+import { REPO } from '../helpers/fixtures.js';
 
 /**
  * The install logic the .deb and the .rpm share (packaging/lib/maint.sh),
@@ -14,7 +15,6 @@ import { assembleMaintScript as assemble, writeMaintStubs } from '../helpers/pac
  * every call, so each test can say which systemctl actions happened.
  */
 
-const REPO = resolve(import.meta.dirname, '..', '..');
 const LIB = readFileSync(join(REPO, 'packaging', 'lib', 'maint.sh'), 'utf8');
 
 const DEB = ['deb/postinst', 'deb/prerm', 'deb/postrm'];

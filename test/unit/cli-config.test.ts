@@ -3,14 +3,13 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { main } from '../../src/agent/cli.js';
 import { INIT_OPTIONS } from '../../src/agent/commands/init.js';
 import { generateToken, tokenProblem } from '../../src/pki/token.js';
+import { REPO } from '../helpers/fixtures.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 const TOKEN = generateToken();
 

@@ -8,10 +8,10 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { renderEtcdUnit, type EtcdUnitInput } from '../../src/systemd/etcd-unit.js';
+import { REPO } from '../helpers/fixtures.js';
 
-const REPO = resolve(import.meta.dirname, '..', '..');
 const AGENT_UNIT = join(REPO, 'packaging', 'systemd', 'etcd-agent.service');
 
 const input: EtcdUnitInput = {
