@@ -1,8 +1,7 @@
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +12,7 @@ import { createCsr, parseCsr } from '../../src/pki/csr.js';
 import { createCa, signCsr } from '../../src/pki/ca.js';
 import { certificateInfo, keyMatchesCertificate, verifyIssuedBy } from '../../src/pki/cert-info.js';
 import { createEphemeralIdentity } from '../../src/pki/ephemeral.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 const OPENSSL = '/usr/bin/openssl';
 const timings: Record<string, number> = {};
@@ -28,8 +28,7 @@ function openssl(args: string[]): { status: number | null; out: string } {
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-const dir = await mkdtemp(join(tmpdir(), 'ea-pki-'));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
+const dir = tempDir(t, 'ea-pki-');
 
 const ca = await timed('createCa', () => createCa('test', 3650));
 const nodeKey = await timed('generateKeyPair', () => generateKeyPair());
