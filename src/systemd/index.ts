@@ -8,6 +8,5 @@ export {
   LOG_FILE,
   type ProcessServiceManagerOptions,
 } from './process-backend.js';
-export { parseEnvironmentFile } from './env-file.js';
 export { SvcBinaryMissing, SvcEnvFileUnreadable, SvcNotInstalled, SvcSpecInvalid, SvcStopFailed } from './errors.js';
 export { createNotifier, type Notifier } from './notify.js';
