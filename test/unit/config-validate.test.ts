@@ -454,3 +454,26 @@ t.test('a config that is not a mapping', async (t) => {
   t.same(err.problems.map((p) => p.key), [file]);
   t.match(err.message, 'must be a YAML mapping');
 });
+
+t.test('a token is trimmed one way, wherever it comes from', async (t) => {
+  // The blanks and newlines an editor, `echo`, `$(cat file)` or YAML padding leave around a token.
+  const padded = ` \t${TOKEN} \r\n`;
+  const cluster = { name: 'prod', size: 3 };
+  const fromFile = (content: string): ValidateContext => ({ ...HOOKS, readTokenFile: () => ({ ok: true, content, mode: 0o600 }) });
+  const sources: [string, ReturnType<typeof validateRawConfig>][] = [
+    ['token file', validateRawConfig({ cluster: { ...cluster, tokenFile: '/etc/etcd-agent/token' } }, {}, fromFile(padded))],
+    ['cluster.token', validateRawConfig({ cluster: { ...cluster, token: padded } }, {}, HOOKS)],
+    ['environment', validateRawConfig({ cluster }, { ETCD_AGENT_CLUSTER_TOKEN: padded }, HOOKS)],
+  ];
+  for (const [where, r] of sources) {
+    t.same(r.problems, [], `${where}: accepted`);
+    t.equal(r.config?.cluster.token, TOKEN, `${where}: the token without the whitespace around it`);
+  }
+  // Whitespace inside is not trimmed away: still refused.
+  for (const [where, r] of [
+    ['token file', validateRawConfig({ cluster: { ...cluster, tokenFile: '/etc/etcd-agent/token' } }, {}, fromFile(` ${TOKEN} x\n`))],
+    ['cluster.token', validateRawConfig({ cluster: { ...cluster, token: ` ${TOKEN} x\n` } }, {}, HOOKS)],
+  ] as const) {
+    t.match(r.problems.map((p) => p.message).join('\n'), /whitespace/, `${where}: whitespace inside is refused`);
+  }
+});
