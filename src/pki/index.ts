@@ -3,6 +3,7 @@ export { nodeSubjectNames, clientSubjectNames, type SubjectNames } from './names
 export { createCsr, parseCsr, MAX_CSR_BYTES, type ParsedCsr } from './csr.js';
 export { createCa, signCsr, type CertificateAuthority, type CertProfile, type SignOptions } from './ca.js';
 export { checkCsrPolicy, type IdentityClaim } from './policy.js';
+export { fingerprintOf } from './fingerprint.js';
 export { certificateInfo, verifyIssuedBy, keyMatchesCertificate, type CertificateInfo } from './cert-info.js';
 export { createEphemeralIdentity, type TlsIdentity } from './ephemeral.js';
 export { generateToken, tokenProblem, TOKEN_PREFIX } from './token.js';

@@ -12,6 +12,7 @@ import { createCsr, parseCsr } from '../../src/pki/csr.js';
 import { createCa, signCsr } from '../../src/pki/ca.js';
 import { certificateInfo, keyMatchesCertificate, verifyIssuedBy } from '../../src/pki/cert-info.js';
 import { createEphemeralIdentity } from '../../src/pki/ephemeral.js';
+import { fingerprintOf } from '../../src/pki/fingerprint.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 const OPENSSL = '/usr/bin/openssl';
@@ -85,6 +86,7 @@ t.test('node certificate: exact SANs, usages, CA:FALSE, key ids', async (t) => {
   t.same(info.extendedKeyUsage, ['serverAuth', 'clientAuth']);
   t.equal(info.isCa, false);
   t.equal(info.fingerprint256, new X509Certificate(nodeCert).fingerprint256);
+  t.equal(fingerprintOf(nodeCert), new X509Certificate(nodeCert).fingerprint256, 'fingerprintOf: the text TLS reports');
   t.match(info.serialNumber, /^[0-7][0-9A-F]{31}$/, '16-byte serial, positive, minimally encoded');
   t.equal(info.notBefore.getTime(), Math.floor((now.getTime() - 5 * 60_000) / 1000) * 1000, 'backdated 5 minutes');
   t.equal(info.notAfter.getTime(), Math.floor((now.getTime() + 365 * 86_400_000) / 1000) * 1000);

@@ -1,8 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../../util/log.js';
-import { helloProof, newNonce, verifyHelloProof } from '../../pki/index.js';
-import { fingerprintOf } from './fingerprint.js';
+import { fingerprintOf, helloProof, newNonce, verifyHelloProof } from '../../pki/index.js';
 import {
   MAX_BODY_BYTES,
   enrollSchema,
