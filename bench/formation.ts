@@ -26,7 +26,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateToken } from '../src/pki/index.js';
 import { NetnsAgents } from '../test/helpers/netns-agents.js';
-import { TestBed, netnsUnavailable, type ExecResult } from '../test/helpers/netns.js';
+import { REPO, type ExecResult } from '../test/helpers/fixtures.js';
+import { TestBed, netnsUnavailable } from '../test/helpers/netns.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -57,7 +58,7 @@ function healthyCount(r: ExecResult): number {
 async function pollHealthy(check: () => Promise<ExecResult | undefined>, n: number, started: number): Promise<number> {
   while (Date.now() - started < FORM_TIMEOUT_MS) {
     const r = await check();
-    if (r && r.status === 0 && healthyCount(r) === n) return Date.now() - started;
+    if (r && r.code === 0 && healthyCount(r) === n) return Date.now() - started;
     await new Promise((res) => setTimeout(res, POLL_MS));
   }
   throw new Error(`not healthy within ${FORM_TIMEOUT_MS} ms`);
@@ -200,7 +201,7 @@ async function main(): Promise<void> {
   const why = netnsUnavailable();
   if (why) throw new Error(why);
   const etcdVersion = spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? '';
-  const agentVersion = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string;
+  const agentVersion = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version as string;
   const load0 = loadavg()[0]!;
   const results: { size: number; agent: number[]; bare: number[]; idle?: Idle }[] = [];
   for (const size of SIZES) {

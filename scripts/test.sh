@@ -17,6 +17,13 @@ if ! npx tsc -p tsconfig.test.json; then
   exit 1
 fi
 
+# The systemd e2e tests boot a cached Debian root; build it now, outside any
+# test file's timeout (debootstrap takes 1–8 min depending on the mirror).
+if [ "$(id -u)" -eq 0 ]; then
+  TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import test/helpers/prepare-hosts.ts ||
+    echo "prepare-hosts failed; the systemd e2e tests will try again and report why" >&2
+fi
+
 log=$(mktemp -t etcd-agent-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 

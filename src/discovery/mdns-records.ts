@@ -85,12 +85,9 @@ export function sameAdvert(a: MdnsAdvert | undefined, b: MdnsAdvert | undefined)
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
 
-const notUnicast = NOT_UNICAST;
-const loopback = LOOPBACK;
-
 export function isLoopbackIp(address: string): boolean {
   const family = isIP(address);
-  return family !== 0 && loopback.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  return family !== 0 && LOOPBACK.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /**
@@ -103,8 +100,8 @@ export function advertisedAddressProblem(address: string, allowLoopback: boolean
   const family = isIP(address);
   if (family === 0) return `address ${JSON.stringify(address.slice(0, 64))} is not an IP address`;
   const type = family === 4 ? 'ipv4' : 'ipv6';
-  if (notUnicast.check(address, type)) return `address ${address} is not a unicast address`;
-  if (!allowLoopback && loopback.check(address, type)) return `address ${address} is a loopback address`;
+  if (NOT_UNICAST.check(address, type)) return `address ${address} is not a unicast address`;
+  if (!allowLoopback && LOOPBACK.check(address, type)) return `address ${address} is a loopback address`;
   return undefined;
 }
 

@@ -7,8 +7,6 @@ import { isAbsolute } from 'node:path';
 import { EtcdConfInvalid } from './errors.js';
 import { checkValue, formatEnvLine } from './env-file.js';
 
-export { parseEnvFile, setEnvFileValue } from './env-file.js';
-
 export interface EtcdMemberRef {
   name: string;
   peerUrl: string;

@@ -32,8 +32,6 @@ export function formatEnvLine(key: string, value: string): string {
   return `${key}=${formatEnvValue(value)}`;
 }
 
-export { parseEnvFile } from '../util/env-file.js';
-
 /**
  * Sets `key` to `value` in an environment file's text. Every line assigning
  * `key` is replaced by `KEY=value` (line endings kept); when none does, the

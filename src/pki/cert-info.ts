@@ -1,4 +1,5 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { fingerprintOf } from './fingerprint.js';
 import { canonicalIp } from './ip.js';
 import { CertificateInvalidError } from './errors.js';
 
@@ -48,7 +49,7 @@ export function certificateInfo(certPem: string): CertificateInfo {
     isCa: x509.ca,
     // node names this property keyUsage, but it holds the extended key usage OIDs.
     extendedKeyUsage: (x509.keyUsage ?? []).map((oid) => EKU_NAMES[oid] ?? oid),
-    fingerprint256: x509.fingerprint256,
+    fingerprint256: fingerprintOf(certPem),
   };
 }
 

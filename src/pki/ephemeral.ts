@@ -1,5 +1,6 @@
-import { X509Certificate, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import forge from 'node-forge';
+import { fingerprintOf } from './fingerprint.js';
 import { generateKeyPair } from './keys.js';
 import {
   commonNameAttribute,
@@ -45,5 +46,5 @@ export async function createEphemeralIdentity(commonName: string, keyPem?: strin
   ]);
   cert.sign(forgePrivateKey(key.privateKeyPem), forge.md.sha256.create());
   const certPem = normalizePem(forge.pki.certificateToPem(cert));
-  return { keyPem: key.privateKeyPem, certPem, fingerprint256: new X509Certificate(certPem).fingerprint256 };
+  return { keyPem: key.privateKeyPem, certPem, fingerprint256: fingerprintOf(certPem) };
 }

@@ -3,11 +3,14 @@ import type { CertProfile } from './ca.js';
 import { canonicalIp } from './ip.js';
 import { loopbackIps } from './names.js';
 import { CsrRejectedError } from './errors.js';
+import { keyIdOfPublicKey } from './key-id.js';
 
 /** Who the requester is, as established by the authenticated hello and the agreed view — never by the CSR. */
 export interface IdentityClaim {
   name: string;
   addresses: string[];
+  /** When set, a node CSR must carry the key with this key id (the key the requester authenticated with). */
+  keyId?: string;
 }
 
 /**
@@ -29,6 +32,9 @@ function checkNode(csr: ParsedCsr, who: IdentityClaim): void {
   }
   if (csr.commonName !== who.name) {
     throw CsrRejectedError(`its common name "${csr.commonName}" is not the requester's name "${who.name}"`);
+  }
+  if (who.keyId !== undefined && keyIdOfPublicKey(csr.publicKeyPem) !== who.keyId) {
+    throw CsrRejectedError(`its key is not the key ${who.name} authenticated with; a node certificate is issued only for the node's own key`);
   }
   // DNS names compare case-insensitively, as resolvers and TLS clients do.
   const allowedDns = new Set([who.name.toLowerCase(), 'localhost']);

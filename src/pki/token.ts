@@ -48,6 +48,16 @@ export function tokenStrengthBits(token: string): number {
   return Math.floor(bits);
 }
 
+/**
+ * The token in text as people and tools write it (a token file's newline,
+ * `$(cat file)`, a padded YAML value): whitespace around it is not part of it.
+ * The one way every reader trims a token, so a file, the environment, the
+ * config and `init --token` agree; whitespace inside is left for tokenProblem.
+ */
+export function trimToken(text: string): string {
+  return text.trim();
+}
+
 /** Returns why a token is unacceptable, or undefined when it is fine. */
 export function tokenProblem(token: string): string | undefined {
   if (typeof token !== 'string' || token.length === 0) {

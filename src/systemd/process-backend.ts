@@ -20,11 +20,10 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { writeFileAtomic, readFileIfExists } from '../util/atomic-write.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { parseEnvironmentFile } from './env-file.js';
+import { readServiceEnvFile } from './env-file.js';
 import { checkBinary } from './binary.js';
 import {
   SvcBinaryMissing,
-  SvcEnvFileUnreadable,
   SvcNotInstalled,
   SvcSpecInvalid,
   SvcStopFailed,
@@ -239,13 +238,7 @@ export class ProcessServiceManager implements ServiceManager {
   /** Spawns etcd once; resolves when the process exists, rejects when it could not be spawned. */
   private async spawnOnce(spec: ServiceSpec): Promise<void> {
     await checkBinary(spec.binary);
-    let text: string;
-    try {
-      text = await readFile(spec.envFile, 'utf8');
-    } catch (err) {
-      throw SvcEnvFileUnreadable(spec.envFile, describeError(err));
-    }
-    const fileEnv = parseEnvironmentFile(text);
+    const fileEnv = await readServiceEnvFile(spec.envFile);
     await this.reapStale(spec, fileEnv);
 
     await mkdir(spec.workDir, { recursive: true, mode: 0o700 });

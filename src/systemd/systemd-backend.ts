@@ -15,15 +15,14 @@
  *   background poll; when etcd fails, the last journal lines go into it.
  * - close() only stops polling: etcd.service lives on without the agent.
  */
-import { readFile } from 'node:fs/promises';
 import { basename, isAbsolute } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { defineError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { parseEnvFile } from '../util/env-file.js';
 import { renderEtcdUnit } from './etcd-unit.js';
 import { checkBinary } from './binary.js';
-import { SvcEnvFileUnreadable, SvcNotInstalled, SvcSpecInvalid } from './errors.js';
+import { readServiceEnvFile } from './env-file.js';
+import { SvcNotInstalled, SvcSpecInvalid } from './errors.js';
 import { ensureServiceAccount, prepareServicePaths, type ServiceAccount } from './service-account.js';
 import type { ServiceActiveState, ServiceManager, ServiceSpec, ServiceStatus } from './service-manager.js';
 import { Systemctl, parseUnixTimestamp, signalName } from './systemctl.js';
@@ -298,13 +297,7 @@ export class SystemdServiceManager implements ServiceManager {
     const group = spec.group ?? user;
     if (this.account?.user !== user || this.account.group !== group) this.account = await this.ensureAccount(user, group);
 
-    let envText: string;
-    try {
-      envText = await readFile(spec.envFile, 'utf8');
-    } catch (err) {
-      throw SvcEnvFileUnreadable(spec.envFile, describeError(err));
-    }
-    const env = parseEnvFile(envText);
+    const env = await readServiceEnvFile(spec.envFile);
     const keys = [env.ETCD_KEY_FILE, env.ETCD_PEER_KEY_FILE].filter((k): k is string => k !== undefined && isAbsolute(k));
     const changes = await prepareServicePaths(this.account, { dataDir: spec.dataDir, secretFiles: [...new Set(keys)] });
     if (changes.length > 0) this.log.info({ changes }, 'prepared etcd data dir and keys');

@@ -44,11 +44,11 @@ async function formCluster(t: Test, size: number): Promise<void> {
   const checks = await Promise.all(hosts.map((i) => agents.etcdctl(i, ['endpoint', 'health', '--cluster'])));
   for (const [k, r] of checks.entries()) {
     const h = bed.host(hosts[k]!);
-    t.equal(r.status, 0, `${h.hostname}: etcdctl endpoint health --cluster exits 0 ${r.stderr}`);
+    t.equal(r.code, 0, `${h.hostname}: etcdctl endpoint health --cluster exits 0 ${r.stderr}`);
     t.equal((`${r.stdout}${r.stderr}`.match(/is healthy/g) ?? []).length, size, `${h.hostname}: ${size} endpoints healthy over TLS`);
   }
   const anonymous = await agents.etcdctl(hosts[0]!, ['get', 'x'], false);
-  t.not(anonymous.status, 0, 'a client without a certificate is refused');
+  t.not(anonymous.code, 0, 'a client without a certificate is refused');
 }
 
 if (skipUnlessRoot(t, 'mDNS formation across network-namespace hosts')) {

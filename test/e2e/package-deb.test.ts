@@ -25,7 +25,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { SystemdTestBed, requireSystemdHosts, type SystemdHost } from '../helpers/nspawn.js';
-import { REPO, buildPackages, cloudInitOneLiner, packagingUnsupported, type BuiltPackages } from '../helpers/packages.js';
+import { buildPackages, cloudInitOneLiner, packagingUnsupported, type BuiltPackages } from '../helpers/packages.js';
+import { REPO } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 import { generateToken } from '../../src/pki/token.js';
 

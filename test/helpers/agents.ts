@@ -8,11 +8,11 @@ import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { StatusReport } from '../../src/agent/status/model.js';
 import { waitFor } from './wait.js';
+import { REPO } from './fixtures.js';
 
-export const REPO = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(REPO, 'bin', 'etcd-agent.js');
 
 export interface TestNode {

@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StatusReport } from '../../src/agent/status/model.js';
 import { CLI, requireBuilt } from './agents.js';
-import type { ExecResult, TestBed } from './netns.js';
+import type { ExecResult } from './fixtures.js';
+import type { TestBed } from './netns.js';
 import { waitFor } from './wait.js';
 
 export interface AgentInit {
@@ -80,7 +81,7 @@ export class NetnsAgents {
       ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
       ...(o.extraArgs ?? []),
     ]);
-    if (r.status !== 0) throw new Error(`etcd-agent init on ${this.bed.host(i).hostname} failed (${r.status}): ${r.stderr}${r.stdout}`);
+    if (r.code !== 0) throw new Error(`etcd-agent init on ${this.bed.host(i).hostname} failed (${r.code}): ${r.stderr}${r.stdout}`);
     if (o.nodeKey) {
       // The node id is the key id of the node key (src/pki/key-id.ts): choosing the key chooses the id.
       const pki = join(root, 'etc', 'etcd', 'pki');

@@ -28,6 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import type { ExecResult, TestBedOptions } from './fixtures.js';
 import { alive } from './process-lock.js';
 
 export const REGISTRY_DIR = '/run/etcd-agent-testbeds';
@@ -53,21 +54,12 @@ export interface NetnsHost {
   veth: string;
 }
 
-export interface TestBedOptions {
-  hosts: number;
-  /** Hostnames, default h1..hN. */
-  hostnames?: string[];
+/** Hostnames default to h1..hN. */
+export interface NetnsTestBedOptions extends TestBedOptions {
   /** Interface name inside every host (default eth1). */
   iface?: string;
   /** Bound for SIGTERM → exit of the bed's processes in destroy() (default 5 s). */
   stopGraceMs?: number;
-}
-
-export interface ExecResult {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
 }
 
 export interface SpawnOptions {
@@ -103,12 +95,14 @@ function installHandlers(): void {
 
 function run(argv: string[], timeoutMs = CMD_TIMEOUT_MS, input?: string): ExecResult {
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-  return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? (r.error ? String(r.error) : '') };
+  const stdout = r.stdout ?? '';
+  const stderr = r.stderr ?? (r.error ? String(r.error) : '');
+  return { code: r.status, signal: r.signal, stdout, stderr, output: `${stdout}${stderr}` };
 }
 
 function must(argv: string[], input?: string): string {
   const r = run(argv, CMD_TIMEOUT_MS, input);
-  if (r.status !== 0) throw new Error(`\`${argv.join(' ')}\` failed (${r.status ?? r.signal}): ${r.stderr.trim() || r.stdout.trim()}`);
+  if (r.code !== 0) throw new Error(`\`${argv.join(' ')}\` failed (${r.code ?? r.signal}): ${r.stderr.trim() || r.stdout.trim()}`);
   return r.stdout;
 }
 
@@ -167,13 +161,13 @@ function teardownNames(netnsNames: string[], links: string[], graceMs: number): 
   for (const link of links) {
     if (!existingLinks.has(link)) continue;
     const r = run(['ip', 'link', 'del', link]);
-    if (r.status !== 0) leftovers.push(`link ${link}: ${r.stderr.trim()}`);
+    if (r.code !== 0) leftovers.push(`link ${link}: ${r.stderr.trim()}`);
   }
   const existingNs = new Set(netnsList());
   for (const ns of netnsNames) {
     if (!existingNs.has(ns)) continue;
     const r = run(['ip', 'netns', 'del', ns]);
-    if (r.status !== 0) leftovers.push(`netns ${ns}: ${r.stderr.trim()}`);
+    if (r.code !== 0) leftovers.push(`netns ${ns}: ${r.stderr.trim()}`);
   }
   return leftovers;
 }
@@ -282,7 +276,7 @@ export class TestBed {
   private readonly stopGraceMs: number;
   private destroyed = false;
 
-  private constructor(id: string, subnet: number, options: TestBedOptions) {
+  private constructor(id: string, subnet: number, options: NetnsTestBedOptions) {
     this.id = id;
     this.subnet = subnet;
     this.bridge = `${id}br`;
@@ -303,7 +297,7 @@ export class TestBed {
   }
 
   /** Builds the bed. Throws (after cleaning up) when it cannot. Needs root. */
-  static async create(options: TestBedOptions): Promise<TestBed> {
+  static async create(options: NetnsTestBedOptions): Promise<TestBed> {
     const why = netnsUnavailable();
     if (why) throw new Error(why);
     if (options.hosts < 1 || options.hosts > 200) throw new Error(`hosts must be 1..200, not ${options.hosts}`);
@@ -378,11 +372,14 @@ export class TestBed {
         { encoding: 'utf8', timeout: options.timeoutMs ?? 30_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...options.env } },
         (err, stdout, stderr) => {
           const e = err as (NodeJS.ErrnoException & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
+          // A command that could not start has no stderr of its own: show why instead.
+          const shownErr = e && typeof e.code !== 'number' && !stderr ? String(e.message) : stderr;
           resolve({
-            status: e ? (typeof e.code === 'number' ? e.code : null) : 0,
+            code: e ? (typeof e.code === 'number' ? e.code : null) : 0,
             signal: e?.signal ?? null,
             stdout,
-            stderr: e && typeof e.code !== 'number' && !stderr ? String(e.message) : stderr,
+            stderr: shownErr,
+            output: `${stdout}${shownErr}`,
           });
         },
       );
@@ -485,7 +482,7 @@ export class TestBed {
   /** HTTP GET from inside host i (e.g. a loopback-only status API); needs curl. */
   async httpGet(i: number, url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
     const r = await this.exec(i, ['curl', '-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), '-w', '\n%{http_code}', url], { timeoutMs: timeoutMs + 2000 });
-    if (r.status !== 0) throw new Error(`GET ${url} in ${this.host(i).netns}: ${r.stderr.trim() || `curl exit ${r.status}`}`);
+    if (r.code !== 0) throw new Error(`GET ${url} in ${this.host(i).netns}: ${r.stderr.trim() || `curl exit ${r.code}`}`);
     const cut = r.stdout.lastIndexOf('\n');
     return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
   }
@@ -537,7 +534,7 @@ export function netnsUnavailable(): string | undefined {
   if (process.platform !== 'linux') return 'network-namespace test hosts need Linux';
   if (process.getuid?.() !== 0) return 'network-namespace test hosts need root (CI runs as root)';
   for (const tool of ['ip', 'unshare']) {
-    if (run(['sh', '-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed; run scripts/setup-deps.sh`;
+    if (run(['sh', '-c', `command -v ${tool}`]).code !== 0) return `${tool} is not installed; run scripts/setup-deps.sh`;
   }
   return undefined;
 }

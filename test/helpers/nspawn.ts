@@ -33,11 +33,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import { chmod, copyFile, cp, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
+import { REPO, type ExecResult, type TestBedOptions, type Teardown } from './fixtures.js';
 import { waitFor } from './wait.js';
 import { alive, withLock } from './process-lock.js';
 
-export const REPO = resolve(import.meta.dirname, '..', '..');
 export const NSPAWN_CACHE = join(REPO, '.cache', 'nspawn');
 const BEDS = join(NSPAWN_CACHE, 'beds');
 
@@ -55,18 +55,11 @@ const TOOLS = ['debootstrap', 'systemd-nspawn', 'nsenter', 'ip', 'mount', 'umoun
 // ---------------------------------------------------------------------------
 // small process helpers
 
-export interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs a command on the host, bounded; rejects on non-zero exit unless `check: false`. */
 export function run(
   argv: string[],
   options: { timeoutMs?: number; check?: boolean; input?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<RunResult> {
+): Promise<ExecResult> {
   const [file, ...args] = argv;
   return new Promise((resolveRun, reject) => {
     const child = spawn(file!, args, { stdio: [options.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
@@ -90,7 +83,7 @@ export function run(
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      const result = { code, signal, stdout, stderr };
+      const result = { code, signal, stdout, stderr, output: `${stdout}${stderr}` };
       if (timedOut) reject(new Error(`${argv.join(' ')}: no exit within ${timeoutMs} ms\n${stdout}${stderr}`));
       else if (options.check !== false && code !== 0) {
         reject(new Error(`${argv.join(' ')}: exit ${code ?? signal}\n${stdout.slice(-4000)}${stderr.slice(-4000)}`));
@@ -338,11 +331,6 @@ export async function installAgentFiles(root: string): Promise<void> {
 // ---------------------------------------------------------------------------
 // hosts
 
-export interface ExecResult extends RunResult {
-  /** stdout + stderr, for messages. */
-  output: string;
-}
-
 export interface ExecOptions {
   timeoutMs?: number;
   /** Reject on non-zero exit (default true). */
@@ -478,11 +466,10 @@ export class SystemdHost {
       ],
       { timeoutMs: options.timeoutMs ?? 60_000, check: false, ...(options.input !== undefined ? { input: options.input } : {}) },
     );
-    const result = { ...r, output: `${r.stdout}${r.stderr}` };
     if (options.check !== false && r.code !== 0) {
-      throw new Error(`${this.name}: ${argv.join(' ')} → exit ${r.code ?? r.signal}\n${result.output.slice(-4000)}`);
+      throw new Error(`${this.name}: ${argv.join(' ')} → exit ${r.code ?? r.signal}\n${r.output.slice(-4000)}`);
     }
-    return result;
+    return r;
   }
 
   /** `sh -c script` inside the container. */
@@ -539,23 +526,20 @@ export class SystemdHost {
   }
 }
 
-export interface TestBedOptions {
+/** Hostnames default to host1…hostN. */
+export interface SystemdTestBedOptions extends TestBedOptions {
   /** ≤5 lowercase letters/digits, unique per test file: names bridge, veths, netns, directories. */
   prefix: string;
   /** Second octet of 10.<subnet>.0.0/24, unique per test file. */
   subnet: number;
-  hosts: number;
   /** Each host in its own network namespace on a bridge (default true). */
   netns?: boolean;
-  /** Names of the hosts (default host1…hostN). */
-  names?: string[];
   /** Install the agent (installAgentFiles) into a layer shared by all hosts (default true). */
   agent?: boolean;
   log?: (line: string) => void;
 }
 
-interface TapTeardown {
-  teardown(fn: () => unknown): void;
+interface TapTeardown extends Teardown {
   comment(...args: unknown[]): void;
 }
 
@@ -571,14 +555,14 @@ export class SystemdTestBed {
   private removeHandlers: () => void = () => undefined;
 
   private constructor(
-    readonly options: TestBedOptions,
+    readonly options: SystemdTestBedOptions,
     readonly dir: string,
   ) {
     this.log = options.log ?? (() => undefined);
   }
 
   /** Builds (or reuses) the root, prepares the network and one overlay disk per host. Teardown is registered on `t`. */
-  static async create(t: TapTeardown, options: TestBedOptions): Promise<SystemdTestBed> {
+  static async create(t: TapTeardown, options: SystemdTestBedOptions): Promise<SystemdTestBed> {
     if (!/^[a-z][a-z0-9]{0,4}$/.test(options.prefix)) throw new Error(`prefix ${options.prefix}: 1-5 lowercase letters/digits`);
     const log = options.log ?? ((line: string) => t.comment(line));
     await sweep(options.prefix, log);
@@ -639,7 +623,7 @@ export class SystemdTestBed {
       await run(['ip', 'link', 'set', br, 'up']);
     }
     for (let i = 1; i <= hosts; i++) {
-      const name = this.options.names?.[i - 1] ?? `host${i}`;
+      const name = this.options.hostnames?.[i - 1] ?? `host${i}`;
       const hostDir = join(this.dir, name);
       const upper = join(hostDir, 'upper');
       const work = join(hostDir, 'work');

@@ -16,11 +16,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { withLock } from './process-lock.js';
+import { REPO } from './fixtures.js';
 
-export const REPO = resolve(import.meta.dirname, '..', '..');
 export const PACKAGE_CACHE = join(REPO, '.cache', 'packages');
 
 /** What the build reads. Tests, docs and other scripts do not change the packages. */

@@ -1,13 +1,13 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { renderConfigTemplate } from '../../packaging/gen/config-template.js';
 import { renderManPage } from '../../packaging/gen/man-page.js';
-import { REPO, assembleMaintScript, buildPackages, packagingUnsupported } from '../helpers/packages.js';
+import { assembleMaintScript, buildPackages, packagingUnsupported } from '../helpers/packages.js';
+import { REPO, tempDir } from '../helpers/fixtures.js';
 
 /**
  * `npm run package` from a clean copy of the sources (test/helpers/packages.ts
@@ -186,8 +186,7 @@ async function main(): Promise<void> {
   });
 
   t.test('what is packaged is what the sources generate; the unpacked agent runs without a host node', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'ea-deb-x-'));
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const dir = tempDir(t, 'ea-deb-x-');
     t.equal(sh(['dpkg-deb', '-x', deb, join(dir, 'root')]).code, 0);
     t.equal(sh(['dpkg-deb', '-e', deb, join(dir, 'DEBIAN')]).code, 0);
     const root = join(dir, 'root');

@@ -1,9 +1,8 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { main } from '../../src/agent/cli.js';
 import { INIT_OPTIONS } from '../../src/agent/commands/init.js';
@@ -12,6 +11,7 @@ import { generateToken } from '../../src/pki/token.js';
 import { renderConfigTemplate, uncommentTemplate } from '../../packaging/gen/config-template.js';
 import { cloudInitOneLiner as oneLiner } from '../helpers/packages.js';
 import { commandHelps, renderManPage } from '../../packaging/gen/man-page.js';
+import { REPO, tempDir } from '../helpers/fixtures.js';
 
 /**
  * What the packages generate from the sources, checked against the sources:
@@ -20,7 +20,6 @@ import { commandHelps, renderManPage } from '../../packaging/gen/man-page.js';
  * flags `etcd-agent init` accepts. No build needed.
  */
 
-const REPO = resolve(import.meta.dirname, '..', '..');
 const CLOUD_INIT_DIR = join(REPO, 'packaging', 'cloud-init');
 
 const TOKEN = generateToken();
@@ -78,8 +77,7 @@ t.test('man page: every command and every option of the --help texts', async (t)
     t.comment('SKIPPING the groff check: man is not installed');
     return;
   }
-  const dir = await mkdtemp(join(tmpdir(), 'ea-man-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'ea-man-');
   await writeFile(join(dir, 'etcd-agent.1'), roff);
   // The check lintian runs (manpage-has-errors-from-man).
   const r = spawnSync('man', ['--warnings', '-E', 'UTF-8', '-l', '-Tutf8', '-Z', join(dir, 'etcd-agent.1')], {
@@ -140,8 +138,7 @@ t.test('the one-liners use exactly flags `etcd-agent init` accepts, and init acc
       t.ok(Object.hasOwn(INIT_OPTIONS, flag.slice(2)), `${flag} is an option of etcd-agent init`);
     }
     // Run init with those very arguments, the token file and config redirected into a scratch dir.
-    const dir = await mkdtemp(join(tmpdir(), 'ea-oneliner-'));
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const dir = tempDir(t, 'ea-oneliner-');
     const token = join(dir, 'join-token');
     await writeFile(token, `${generateToken()}\n`, { mode: 0o600 });
     const replaced = args.map((a, i) => (args[i - 1] === '--token-file' ? token : a));

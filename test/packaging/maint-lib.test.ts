@@ -1,10 +1,10 @@
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { assembleMaintScript as assemble, writeMaintStubs } from '../helpers/packages.js';
+import { REPO, tempDir } from '../helpers/fixtures.js';
 
 /**
  * The install logic the .deb and the .rpm share (packaging/lib/maint.sh),
@@ -14,7 +14,6 @@ import { assembleMaintScript as assemble, writeMaintStubs } from '../helpers/pac
  * every call, so each test can say which systemctl actions happened.
  */
 
-const REPO = resolve(import.meta.dirname, '..', '..');
 const LIB = readFileSync(join(REPO, 'packaging', 'lib', 'maint.sh'), 'utf8');
 
 const DEB = ['deb/postinst', 'deb/prerm', 'deb/postrm'];
@@ -31,8 +30,7 @@ interface Scratch {
 }
 
 async function scratch(t: Test, options: { systemd?: boolean } = {}): Promise<Scratch> {
-  const dir = await mkdtemp(join(tmpdir(), 'ea-maint-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'ea-maint-');
   const root = join(dir, 'root');
   const bin = join(dir, 'bin');
   const log = join(dir, 'calls.log');
@@ -75,8 +73,7 @@ async function scratch(t: Test, options: { systemd?: boolean } = {}): Promise<Sc
 const mode = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
 
 t.test('bash -n: the library, every Debian maintainer script and every RPM scriptlet parse', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ea-maint-syntax-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'ea-maint-syntax-');
   const lib = spawnSync('bash', ['-n', join(REPO, 'packaging', 'lib', 'maint.sh')], { encoding: 'utf8' });
   t.equal(lib.status, 0, `maint.sh: ${lib.stderr}`);
   for (const script of [...DEB, ...RPM]) {

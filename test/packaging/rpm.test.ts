@@ -1,11 +1,11 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderConfigTemplate } from '../../packaging/gen/config-template.js';
 import { buildPackages, packagingUnsupported, writeMaintStubs } from '../helpers/packages.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 /**
  * The RPM as far as a Debian machine can take it: installed into a scratch
@@ -27,8 +27,7 @@ function sh(argv: string[], env?: NodeJS.ProcessEnv): { code: number | null; out
 async function main(): Promise<void> {
   const pkgs = await buildPackages({ log: (l) => t.comment(l) });
   const rpm = pkgs.rpm ?? '';
-  const dir = await mkdtemp(join(tmpdir(), 'ea-rpm-root-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'ea-rpm-root-');
   const root = join(dir, 'root');
   await mkdir(join(root, 'etc'), { recursive: true });
   const bin = join(dir, 'bin');

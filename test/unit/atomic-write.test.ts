@@ -1,12 +1,11 @@
 import t from 'tap';
-import { mkdtemp, readFile, stat, readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../src/util/atomic-write.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 t.test('writes with mode, reports change only when content differs', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ea-aw-'));
-  t.teardown(() => import('node:fs/promises').then((fs) => fs.rm(dir, { recursive: true, force: true })));
+  const dir = tempDir(t, 'ea-aw-');
   const file = join(dir, 'sub', 'key.pem');
   t.equal(await writeFileAtomic(file, 'secret', { mode: 0o600 }), true);
   t.equal((await stat(file)).mode & 0o777, 0o600);
@@ -18,8 +17,7 @@ t.test('writes with mode, reports change only when content differs', async (t) =
 });
 
 t.test('fixes a wrong mode on an unchanged file', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ea-aw-'));
-  t.teardown(() => import('node:fs/promises').then((fs) => fs.rm(dir, { recursive: true, force: true })));
+  const dir = tempDir(t, 'ea-aw-');
   const file = join(dir, 'k');
   await writeFile(file, 'x', { mode: 0o644 });
   await writeFileAtomic(file, 'x', { mode: 0o600 });

@@ -5,8 +5,7 @@
  */
 import t from 'tap';
 import forge from 'node-forge';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CaHolder } from '../../src/agent/bootstrap/ca-holder.js';
 import type { Candidate } from '../../src/agent/peer/protocol.js';
@@ -21,6 +20,7 @@ import {
   verifyIssuedBy,
 } from '../../src/pki/index.js';
 import { silentLogger } from '../../src/util/log.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 const member = (n: number): Candidate => ({
   nodeId: String(n).repeat(32),
@@ -34,8 +34,7 @@ const view = [member(1), member(2)];
 const options = { clusterName: 'unit', certValidityDays: 30, caValidityDays: 365 };
 
 t.test('signs members, refuses strangers, foreign names and CA requests', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ea-holder-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'ea-holder-');
   const store = new StateStore(dir);
   await store.init();
   const holder = await CaHolder.open(store, view, options, silentLogger());

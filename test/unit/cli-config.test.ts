@@ -1,16 +1,14 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { main } from '../../src/agent/cli.js';
 import { INIT_OPTIONS } from '../../src/agent/commands/init.js';
 import { generateToken, tokenProblem } from '../../src/pki/token.js';
+import { REPO, tempDir } from '../helpers/fixtures.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 const TOKEN = generateToken();
 
@@ -31,12 +29,6 @@ async function cli(argv: string[], options: { env?: NodeJS.ProcessEnv; cwd?: str
     cwd: options.cwd ?? process.cwd(),
   });
   return { code, out, err };
-}
-
-async function tempDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ea-cli-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 /** Every file under dir with its content, for "nothing changed" checks. */
@@ -75,7 +67,7 @@ const INIT = (root: string, ...more: string[]): string[] => [
 ];
 
 t.test('init writes a config that check-config accepts; the token stays out of both', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cli-');
   const root = join(dir, 'n1');
   const init = await cli(INIT(root));
   t.equal(init.code, 0, init.err);
@@ -113,7 +105,7 @@ t.test('init writes a config that check-config accepts; the token stays out of b
 });
 
 t.test('init with --token-file references that file; relative paths resolve against the cwd', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cli-');
   await writeFile(join(dir, 'tok'), `${TOKEN}\n`, { mode: 0o600 });
   const r = await cli(['init', '--cluster', 'c1', '--size', '1', '--token-file', 'tok', '--config', 'sub/agent.yaml', '--advertise-address', '127.0.0.21', '--no-mdns'], { cwd: dir });
   t.equal(r.code, 0, r.err);
@@ -140,7 +132,7 @@ t.test('init with an invalid field exits 2 and writes nothing', async (t) => {
     ['same etcd ports', ['--client-port', '2380'], 'etcd.peerPort'],
   ];
   for (const [name, flags, key] of rows) {
-    const dir = await tempDir(t);
+    const dir = tempDir(t, 'ea-cli-');
     const before = await snapshot(dir);
     const r = await cli([...INIT(join(dir, 'n1')), ...flags]);
     t.equal(r.code, 2, `${name}: exit 2`);
@@ -150,7 +142,7 @@ t.test('init with an invalid field exits 2 and writes nothing', async (t) => {
     t.notOk(r.err.includes(TOKEN), `${name}: no token in the message`);
     t.same(await snapshot(dir), before, `${name}: directory unchanged`);
   }
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cli-');
   const missing = await cli(['init', '--root', dir, '--advertise-address', '127.0.0.11']);
   t.equal(missing.code, 2);
   t.match(missing.err, '--cluster');
@@ -160,7 +152,7 @@ t.test('init with an invalid field exits 2 and writes nothing', async (t) => {
 });
 
 t.test('init refuses to overwrite a different config unless --force', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cli-');
   const root = join(dir, 'n1');
   t.equal((await cli(INIT(root))).code, 0);
   const configPath = join(root, 'etc/etcd-agent/config.yaml');
@@ -182,7 +174,7 @@ t.test('init refuses to overwrite a different config unless --force', async (t) 
 });
 
 t.test('check-config on a broken file exits 2 listing every problem', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cli-');
   const file = join(dir, 'config.yaml');
   await writeFile(file, 'cluster:\n  name: Bad_Name\n  size: 12\n  token: tinysecret\nnode:\n  advertiseAddress: 127.0.0.11\nstatusApi:\n  address: 0.0.0.0:2391\ndiscovery:\n  seed: [a]\n', { mode: 0o600 });
   await chmod(file, 0o600);
@@ -283,7 +275,7 @@ t.test('the built CLI runs as a subprocess', async (t) => {
   }
   t.ok(existsSync(built), `${built} was built`);
 
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cli-');
   const root = join(dir, 'n1');
   t.equal((await cli(INIT(root))).code, 0);
   const configPath = join(root, 'etc/etcd-agent/config.yaml');

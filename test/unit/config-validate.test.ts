@@ -1,7 +1,6 @@
-import t, { type Test } from 'tap';
-import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import t from 'tap';
+import { chmod, readdir, writeFile } from 'node:fs/promises';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { generateToken } from '../../src/pki/token.js';
@@ -17,6 +16,7 @@ import {
   type InterfaceMap,
   type ValidateContext,
 } from '../../src/agent/config/index.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 const TOKEN = generateToken();
 
@@ -44,12 +44,6 @@ function setPath(doc: Doc, path: string, value: unknown): void {
   }
   if (value === undefined) delete target[last];
   else target[last] = value;
-}
-
-async function tempDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ea-cfg-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 async function tokenFile(dir: string, content = `${TOKEN}\n`, mode = 0o600): Promise<string> {
@@ -187,7 +181,7 @@ const ROWS: Row[] = [
 t.test('every invalid field is reported by its key (EA_CONFIG_INVALID, exit code 2)', async (t) => {
   for (const row of ROWS) {
     await t.test(row.name, async (t) => {
-      const dir = await tempDir(t);
+      const dir = tempDir(t, 'ea-cfg-');
       let file: string;
       if (row.text !== undefined) {
         file = await writeConfig(dir, row.text);
@@ -213,7 +207,7 @@ t.test('every invalid field is reported by its key (EA_CONFIG_INVALID, exit code
 });
 
 t.test('all problems at once, one per line', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cfg-');
   const doc = baseDoc();
   setPath(doc, 'cluster.size', 10);
   setPath(doc, 'peerApi.port', 0);
@@ -241,7 +235,7 @@ t.test('the token never appears in a message', async (t) => {
     ['short token from the environment', (d) => writeConfig(d, baseDoc()), { ETCD_AGENT_CLUSTER_TOKEN: secret }],
   ];
   for (const [name, make, env] of cases) {
-    const dir = await tempDir(t);
+    const dir = tempDir(t, 'ea-cfg-');
     const err = await expectInvalid(await make(dir), env ?? {});
     t.notOk(err.message.includes(secret) || err.message.includes(TOKEN), `${name}: ${err.message}`);
     t.notOk(JSON.stringify(err.problems).includes(secret) || JSON.stringify(err.problems).includes(TOKEN), `${name}: problems`);
@@ -249,7 +243,7 @@ t.test('the token never appears in a message', async (t) => {
 });
 
 t.test('missing config file says how to create it', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cfg-');
   const file = join(dir, 'config.yaml');
   const err = await expectInvalid(file);
   t.equal(err.code, 'EA_CONFIG_INVALID');
@@ -258,7 +252,7 @@ t.test('missing config file says how to create it', async (t) => {
 });
 
 t.test('defaults', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cfg-');
   const tf = await tokenFile(dir);
   const file = await writeConfig(dir, { cluster: { name: 'prod', size: 3, tokenFile: tf } });
   const { config, warnings } = await loadConfigDetailed({ path: file, env: {}, context: HOOKS });
@@ -287,7 +281,7 @@ t.test('defaults', async (t) => {
 });
 
 t.test('--root prefixes every default path but not explicit ones nor the etcd binary', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cfg-');
   const root = join(dir, 'n1');
   const doc: Doc = { cluster: { name: 'demo', size: 1, token: TOKEN }, paths: { pkiDir: '/srv/pki' } };
   for (const via of ['option', 'file'] as const) {
@@ -339,7 +333,7 @@ t.test('even cluster size is a warning, not an error', async (t) => {
 });
 
 t.test('environment overrides win over the file', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cfg-');
   const tf = await tokenFile(dir);
   const file = await writeConfig(dir, {
     cluster: { name: 'prod', size: 3, tokenFile: tf },
@@ -443,7 +437,7 @@ t.test('host[:port] parsing', async (t) => {
 });
 
 t.test('a config holding only the environment is enough (empty file)', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cfg-');
   const file = await writeConfig(dir, '');
   const config = await loadConfig({
     path: file,
@@ -454,9 +448,32 @@ t.test('a config holding only the environment is enough (empty file)', async (t)
 });
 
 t.test('a config that is not a mapping', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t, 'ea-cfg-');
   const file = await writeConfig(dir, '- a\n- b\n');
   const err = await expectInvalid(file);
   t.same(err.problems.map((p) => p.key), [file]);
   t.match(err.message, 'must be a YAML mapping');
+});
+
+t.test('a token is trimmed one way, wherever it comes from', async (t) => {
+  // The blanks and newlines an editor, `echo`, `$(cat file)` or YAML padding leave around a token.
+  const padded = ` \t${TOKEN} \r\n`;
+  const cluster = { name: 'prod', size: 3 };
+  const fromFile = (content: string): ValidateContext => ({ ...HOOKS, readTokenFile: () => ({ ok: true, content, mode: 0o600 }) });
+  const sources: [string, ReturnType<typeof validateRawConfig>][] = [
+    ['token file', validateRawConfig({ cluster: { ...cluster, tokenFile: '/etc/etcd-agent/token' } }, {}, fromFile(padded))],
+    ['cluster.token', validateRawConfig({ cluster: { ...cluster, token: padded } }, {}, HOOKS)],
+    ['environment', validateRawConfig({ cluster }, { ETCD_AGENT_CLUSTER_TOKEN: padded }, HOOKS)],
+  ];
+  for (const [where, r] of sources) {
+    t.same(r.problems, [], `${where}: accepted`);
+    t.equal(r.config?.cluster.token, TOKEN, `${where}: the token without the whitespace around it`);
+  }
+  // Whitespace inside is not trimmed away: still refused.
+  for (const [where, r] of [
+    ['token file', validateRawConfig({ cluster: { ...cluster, tokenFile: '/etc/etcd-agent/token' } }, {}, fromFile(` ${TOKEN} x\n`))],
+    ['cluster.token', validateRawConfig({ cluster: { ...cluster, token: ` ${TOKEN} x\n` } }, {}, HOOKS)],
+  ] as const) {
+    t.match(r.problems.map((p) => p.message).join('\n'), /whitespace/, `${where}: whitespace inside is refused`);
+  }
 });

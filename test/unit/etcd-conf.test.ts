@@ -1,15 +1,21 @@
-import t from 'tap';
-import {
-  renderEtcdConf,
-  parseEnvFile,
-  setEnvFileValue,
-  type EtcdConfInput,
-} from '../../src/etcd/conf.js';
+import t, { type Test } from 'tap';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { renderEtcdConf, type EtcdConfInput } from '../../src/etcd/conf.js';
 import { renderEtcdctlEnv } from '../../src/etcd/etcdctl-env.js';
-import { formatEnvValue } from '../../src/etcd/env-file.js';
+import { formatEnvValue, setEnvFileValue } from '../../src/etcd/env-file.js';
 import { idToHex, hexToId } from '../../src/etcd/client.js';
-import { parseEnvFile as parseEnvironmentFile } from '../../src/util/env-file.js';
+import { readServiceEnvFile } from '../../src/systemd/env-file.js';
+import { parseEnvFile } from '../../src/util/env-file.js';
 import { isAgentError } from '../../src/util/errors.js';
+import { tempDir } from '../helpers/fixtures.js';
+
+/** What the service backends read from an env file holding `text` (the file read included). */
+async function backendReads(t: Test, text: string): Promise<Record<string, string>> {
+  const file = join(tempDir(t, 'ea-envfile-'), 'etcd.conf');
+  await writeFile(file, text);
+  return readServiceEnvFile(file);
+}
 
 function threeMembers(): EtcdConfInput {
   return {
@@ -87,7 +93,7 @@ t.test('3-member conf renders exactly', async (t) => {
 t.test('render → parse round trip (both parsers agree)', async (t) => {
   const text = renderEtcdConf(threeMembers());
   t.same(parseEnvFile(text), EXPECTED_VARS_3);
-  t.same(parseEnvironmentFile(text), EXPECTED_VARS_3, 'the process backend reads the same environment');
+  t.same(await backendReads(t, text), EXPECTED_VARS_3, 'the process backend reads the same environment');
 });
 
 t.test('values with blanks, $, backslash and backtick are quoted and survive parsing', async (t) => {
@@ -98,8 +104,7 @@ t.test('values with blanks, $, backslash and backtick are quoted and survive par
   const text = renderEtcdConf(input);
   t.match(text, /^ETCD_DATA_DIR="\/srv\/etcd data\/\\\$HOME\\\\x\\`id\\`"$/m);
   t.match(text, /^ETCD_CERT_FILE="\/etc\/my pki\/server.crt"$/m);
-  for (const parse of [parseEnvFile, parseEnvironmentFile]) {
-    const vars = parse(text);
+  for (const vars of [parseEnvFile(text), await backendReads(t, text)]) {
     t.equal(vars.ETCD_DATA_DIR, input.dataDir);
     t.equal(vars.ETCD_PEER_TRUSTED_CA_FILE, '/etc/my pki/ca.crt');
     t.equal(vars.ETCD_AUTO_COMPACTION_RETENTION, '1 h');
@@ -240,7 +245,7 @@ t.test('parser follows systemd EnvironmentFile rules', async (t) => {
     LAST: 'no newline',
   };
   t.same(parseEnvFile(text), expected);
-  t.same(parseEnvironmentFile(text), expected);
+  t.same(await backendReads(t, text), expected);
 });
 
 t.test('member id hex conversion', async (t) => {

@@ -1,6 +1,5 @@
 import t from 'tap';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ProcessServiceManager,
@@ -10,6 +9,7 @@ import {
 } from '../../src/systemd/process-backend.js';
 import type { ServiceSpec } from '../../src/systemd/service-manager.js';
 import { silentLogger } from '../../src/util/log.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 const spec = (over: Partial<ServiceSpec> = {}): ServiceSpec => ({
   name: 'etcd',
@@ -49,8 +49,7 @@ t.test('missing binary → EA_SVC_BINARY_MISSING naming the path and the package
     message: /\/nonexistent\/bin\/etcd.*apt-get install etcd-server/,
   });
   await t.rejects(m.install(spec({ binary: '/etc' })), { code: 'EA_SVC_BINARY_MISSING', message: /not a regular file/ });
-  const dir = await mkdtemp(join(tmpdir(), 'ea-svc-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'ea-svc-');
   const plain = join(dir, 'etcd');
   await writeFile(plain, 'not a program', { mode: 0o644 });
   await t.rejects(m.install(spec({ binary: plain })), { code: 'EA_SVC_BINARY_MISSING', message: /not executable/ });

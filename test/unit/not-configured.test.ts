@@ -1,11 +1,11 @@
 import t, { type Test } from 'tap';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { main } from '../../src/agent/cli.js';
 import { NOT_CONFIGURED, loadConfig, setsNoKeys, type ConfigError } from '../../src/agent/config/index.js';
 import { generateToken } from '../../src/pki/token.js';
 import { renderConfigTemplate } from '../../packaging/gen/config-template.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 /**
  * A node where the package is installed but `etcd-agent init` has not run:
@@ -33,8 +33,7 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
 }
 
 async function nodeRoot(t: Test, withTemplate: boolean): Promise<{ root: string; config: string }> {
-  const root = await mkdtemp(join(tmpdir(), 'ea-notconf-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'ea-notconf-');
   const config = join(root, 'etc', 'etcd-agent', 'config.yaml');
   if (withTemplate) {
     await mkdir(join(root, 'etc', 'etcd-agent'), { recursive: true });

@@ -1,8 +1,7 @@
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +12,8 @@ import { createCsr, parseCsr } from '../../src/pki/csr.js';
 import { createCa, signCsr } from '../../src/pki/ca.js';
 import { certificateInfo, keyMatchesCertificate, verifyIssuedBy } from '../../src/pki/cert-info.js';
 import { createEphemeralIdentity } from '../../src/pki/ephemeral.js';
+import { fingerprintOf } from '../../src/pki/fingerprint.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 const OPENSSL = '/usr/bin/openssl';
 const timings: Record<string, number> = {};
@@ -28,8 +29,7 @@ function openssl(args: string[]): { status: number | null; out: string } {
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-const dir = await mkdtemp(join(tmpdir(), 'ea-pki-'));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
+const dir = tempDir(t, 'ea-pki-');
 
 const ca = await timed('createCa', () => createCa('test', 3650));
 const nodeKey = await timed('generateKeyPair', () => generateKeyPair());
@@ -86,6 +86,7 @@ t.test('node certificate: exact SANs, usages, CA:FALSE, key ids', async (t) => {
   t.same(info.extendedKeyUsage, ['serverAuth', 'clientAuth']);
   t.equal(info.isCa, false);
   t.equal(info.fingerprint256, new X509Certificate(nodeCert).fingerprint256);
+  t.equal(fingerprintOf(nodeCert), new X509Certificate(nodeCert).fingerprint256, 'fingerprintOf: the text TLS reports');
   t.match(info.serialNumber, /^[0-7][0-9A-F]{31}$/, '16-byte serial, positive, minimally encoded');
   t.equal(info.notBefore.getTime(), Math.floor((now.getTime() - 5 * 60_000) / 1000) * 1000, 'backdated 5 minutes');
   t.equal(info.notAfter.getTime(), Math.floor((now.getTime() + 365 * 86_400_000) / 1000) * 1000);

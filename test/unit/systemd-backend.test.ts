@@ -4,8 +4,7 @@
  * reports failure. The real thing runs in test/e2e/systemd-*.test.ts.
  */
 import t from 'tap';
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, statSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { decideServiceManager } from '../../src/agent/service-manager-choice.js';
 import { ensureServiceAccount, prepareServicePaths } from '../../src/systemd/service-account.js';
@@ -13,6 +12,7 @@ import type { ServiceSpec } from '../../src/systemd/service-manager.js';
 import { Systemctl, parseShow, type CommandResult, type CommandRunner } from '../../src/systemd/systemctl.js';
 import { SystemdServiceManager, describeExit, foreignEnvironment, statusFromShow } from '../../src/systemd/systemd-backend.js';
 import { silentLogger } from '../../src/util/log.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 const ok = (stdout = ''): CommandResult => ({ code: 0, signal: null, stdout, stderr: '', timedOut: false });
 const fail = (code: number, stderr: string): CommandResult => ({ code, signal: null, stdout: '', stderr, timedOut: false });
@@ -105,8 +105,7 @@ interface Fixture {
 }
 
 function fixture(t: { teardown(fn: () => unknown): void }): Fixture {
-  const dir = mkdtempSync(join(tmpdir(), 'ea-sd-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'ea-sd-');
   const unitFile = join(dir, 'etc', 'systemd', 'system', 'etcd.service');
   const envFile = envFileOf(unitFile);
   const keyFile = join(dir, 'etc', 'etcd', 'pki', 'server.key');
@@ -270,8 +269,7 @@ t.test('systemctl errors carry systemd\'s own words and a bound', async (t) => {
   });
 
   // The real runner: a systemctl that hangs is killed at the bound; one that is missing says so.
-  const dir = mkdtempSync(join(tmpdir(), 'ea-sctl-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'ea-sctl-');
   const hang = join(dir, 'systemctl-hang');
   writeFileSync(hang, '#!/bin/sh\necho "Waiting for D-Bus" >&2\nexec sleep 30\n', { mode: 0o755 });
   const started = Date.now();
@@ -325,8 +323,7 @@ t.test('account: created through PID 1 when absent; data dir and keys handed ove
     message: /cannot lock \/etc\/group.*create it by hand/,
   });
 
-  const dir = mkdtempSync(join(tmpdir(), 'ea-acct-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'ea-acct-');
   const me = { user: 'me', group: 'me', uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const key = join(dir, 'server.key');
   writeFileSync(key, 'k', { mode: 0o644 });

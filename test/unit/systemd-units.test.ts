@@ -6,12 +6,11 @@
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { renderEtcdUnit, type EtcdUnitInput } from '../../src/systemd/etcd-unit.js';
+import { REPO, tempDir } from '../helpers/fixtures.js';
 
-const REPO = resolve(import.meta.dirname, '..', '..');
 const AGENT_UNIT = join(REPO, 'packaging', 'systemd', 'etcd-agent.service');
 
 const input: EtcdUnitInput = {
@@ -96,8 +95,7 @@ function exposure(path: string): number {
 }
 
 t.test('systemd-analyze verify and security', { skip: haveAnalyze ? false : 'systemd-analyze is not installed' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ea-units-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'ea-units-');
 
   // etcd.service exactly as rendered, with this machine's etcd (Debian's etcd-server) as ExecStart.
   const etcdUnit = join(dir, 'etcd.service');

@@ -3,8 +3,6 @@ import {
   certificateInfo,
   checkCsrPolicy,
   createCa,
-  CsrRejectedError,
-  keyIdOfPublicKey,
   parseCsr,
   signCsr,
   type CertificateAuthority,
@@ -67,10 +65,7 @@ export class CaHolder {
   sign(identity: AdmittedIdentity, request: EnrollRequest): EnrollResponse {
     const who = { name: identity.name, addresses: identity.addresses };
     const nodeCsr = parseCsr(request.nodeCsr);
-    checkCsrPolicy(nodeCsr, who, 'node');
-    if (keyIdOfPublicKey(nodeCsr.publicKeyPem) !== identity.keyId) {
-      throw CsrRejectedError(`its key is not the key ${identity.name} authenticated with; a node certificate is issued only for the node's own key`);
-    }
+    checkCsrPolicy(nodeCsr, { ...who, keyId: identity.keyId }, 'node');
     const clientCsr = parseCsr(request.clientCsr);
     checkCsrPolicy(clientCsr, who, 'client');
     const validityDays = this.options.certValidityDays;

@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
 import { AgentError } from '../../util/errors.js';
+import { trimToken } from '../../pki/token.js';
 import {
   CONFIG_INVALID,
   DEFAULT_CONFIG_PATH,
@@ -143,7 +144,7 @@ export async function initCommand(args: string[], io: CliIo): Promise<number> {
 
   if (v.token !== undefined) put(raw, 'cluster.tokenFile', tokenPath);
   const configText = renderConfigYaml(raw, HEADER);
-  const tokenText = v.token === undefined ? undefined : `${v.token.trim()}\n`;
+  const tokenText = v.token === undefined ? undefined : `${trimToken(v.token)}\n`;
 
   // Refuse before writing anything, so a refusal leaves every file as it was.
   const existingConfig = await readFileIfExists(configPath);

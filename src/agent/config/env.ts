@@ -1,6 +1,7 @@
 import type { ConfigProblem } from './errors.js';
 import { CONFIG_FIELDS, CONFIG_PATH_ENV, ENV_PREFIX, type FieldSpec } from './schema.js';
 import { closest } from './suggest.js';
+import { trimToken } from '../../pki/token.js';
 
 /**
  * ETCD_AGENT_<SECTION>_<KEY> environment overrides, derived from the key
@@ -57,8 +58,8 @@ export function envValue(field: FieldSpec, text: string): unknown {
         .map((s) => s.trim())
         .filter((s) => s !== '');
     case 'secret':
-      // A token read from the environment: trailing newline from `$(cat file)` habits only.
-      return text.replace(/[\r\n]+$/, '');
+      // A token read from the environment, e.g. `$(cat file)`.
+      return trimToken(text);
     default:
       return value;
   }

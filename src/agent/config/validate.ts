@@ -1,7 +1,7 @@
 import { hostname as osHostname, networkInterfaces as osNetworkInterfaces } from 'node:os';
 import { isAbsolute, normalize } from 'node:path';
 import { isIP } from 'node:net';
-import { tokenProblem } from '../../pki/token.js';
+import { tokenProblem, trimToken } from '../../pki/token.js';
 import {
   advertiseAddressProblem,
   formatHostPort,
@@ -171,7 +171,7 @@ export function validateRawConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, con
     return finish();
   }
   const envToken = env[envNameFor('cluster.token')];
-  if (envToken !== undefined && envToken.trim() !== '') secrets.push(envToken.trim());
+  if (envToken !== undefined && trimToken(envToken) !== '') secrets.push(trimToken(envToken));
 
   // ---- structure and unknown keys
   const present = new Map<string, unknown>();
@@ -194,7 +194,7 @@ export function validateRawConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, con
     }
   }
   const tokenValue = present.get('cluster.token');
-  if (typeof tokenValue === 'string' && tokenValue.trim() !== '') secrets.push(tokenValue.trim(), tokenValue);
+  if (typeof tokenValue === 'string' && trimToken(tokenValue) !== '') secrets.push(trimToken(tokenValue), tokenValue);
 
   // ---- types and per-key ranges
   const strings = new Map<string, string>();
@@ -210,8 +210,8 @@ export function validateRawConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, con
     switch (k.type) {
       case 'secret':
         if (typeof v !== 'string') problem(f.path, `${label(f.path)} must be a string (quote it in YAML)`);
-        else if (v.trim() === '') problem(f.path, `${label(f.path)} is empty; set it to a token from \`etcd-agent token generate\``);
-        else strings.set(f.path, v.trim());
+        else if (trimToken(v) === '') problem(f.path, `${label(f.path)} is empty; set it to a token from \`etcd-agent token generate\``);
+        else strings.set(f.path, trimToken(v));
         break;
       case 'string':
         if (typeof v !== 'string') problem(f.path, `${label(f.path)} is ${show(v)}, not a string; allowed: ${kindDescription(f)} (quote it in YAML)`);
@@ -294,7 +294,7 @@ export function validateRawConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, con
         problem('cluster.tokenFile', `${l}: ${tokenFile} cannot be read: ${read.message}`);
       }
     } else {
-      const content = read.content.replace(/\s+$/, '');
+      const content = trimToken(read.content);
       if (content !== '') secrets.push(content);
       if ((read.mode & 0o077) !== 0) {
         problem('cluster.tokenFile', `${l}: ${tokenFile} is readable by group or others (mode ${mode(read.mode)}); run \`chmod 600 ${tokenFile}\``);

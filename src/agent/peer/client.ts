@@ -1,7 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
-import { helloProof, newNonce, verifyHelloProof } from '../../pki/index.js';
+import { fingerprintOf, helloProof, newNonce, verifyHelloProof } from '../../pki/index.js';
 import { AgentError, defineError } from '../../util/errors.js';
-import { fingerprintOf } from './fingerprint.js';
 import { peerRequest, type ClientTls, type PeerResponse } from './transport.js';
 import {
   helloFinishResponseSchema,

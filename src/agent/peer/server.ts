@@ -2,9 +2,8 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../../util/log.js';
 import { httpStatusOf } from '../../util/error-catalogue.js';
-import { helloProof, keyIdOfCertificate, newNonce, verifyHelloProof } from '../../pki/index.js';
+import { fingerprintOf, helloProof, keyIdOfCertificate, newNonce, verifyHelloProof } from '../../pki/index.js';
 import type { PeerCaller } from '../admission.js';
-import { fingerprintOf } from './fingerprint.js';
 import {
   MAX_BODY_BYTES,
   enrollSchema,

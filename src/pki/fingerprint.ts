@@ -2,7 +2,12 @@ import { X509Certificate } from 'node:crypto';
 
 const cache = new Map<string, string>();
 
-/** SHA-256 fingerprint of a PEM certificate in Node's format (AB:CD:…), cached: it is asked on every request. */
+/**
+ * SHA-256 fingerprint of a PEM certificate in Node's format (AB:CD:…), the same
+ * text TLS reports as getPeerCertificate().fingerprint256, so the two compare
+ * directly. The one place it is computed; cached, as the peer API asks for it
+ * on every request.
+ */
 export function fingerprintOf(certPem: string): string {
   let fp = cache.get(certPem);
   if (!fp) {
