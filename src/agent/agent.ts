@@ -20,6 +20,7 @@ import { PeerServer, type PeerCaller } from './peer/server.js';
 import { PeerTracker, candidateOf } from './peer/tracker.js';
 import { pkiPaths, readNodePki, type NodePki, type PkiPaths } from './files/pki-files.js';
 import { Waker } from '../util/sleep.js';
+import { failpoint } from '../util/failpoint.js';
 import { StateStore, type CommittedView, type Enrollment, type FormedMarker, type NodeIdentity } from './bootstrap/state-store.js';
 import { createStatusServer } from './status/server.js';
 import type { CertificateStatus, Phase, StatusReport } from './status/model.js';
@@ -314,6 +315,7 @@ export class Agent {
       throw new AgentError('EA_ENROLL_VIEW_MISMATCH', `the CA holder ${holder.name} answered for different initial members; retrying`);
     }
     this.setNodePki(await completeEnrollment(this.pki, pending, answer));
+    failpoint('pki-written-before-enrollment');
     const enrollment: Enrollment = {
       clusterName: answer.clusterName,
       initialClusterToken: answer.initialClusterToken,
@@ -322,6 +324,7 @@ export class Agent {
       enrolledAt: new Date().toISOString(),
     };
     await this.store.saveEnrollment(enrollment);
+    failpoint('enrollment-written');
     this.enrollment = enrollment;
     this.peerServer.updateTls(this.serverTls());
     this.logger.info({ component: 'pki', caFingerprint: enrollment.caFingerprint }, 'enrolled: certificates written');
@@ -386,6 +389,7 @@ export class Agent {
       return;
     }
     await writeEtcdFiles(this.config, enrollment, 'existing', this.pki);
+    failpoint('conf-existing-before-formed');
     const formed: FormedMarker = {
       clusterName: this.config.cluster.name,
       clusterId: observation.clusterId,
@@ -456,6 +460,7 @@ export class Agent {
     }
     enrollment.dataDirClaimedAt = new Date().toISOString();
     await this.store.saveEnrollment(enrollment);
+    failpoint('data-dir-claimed');
   }
 
   private serviceSpec(): ServiceSpec {

@@ -111,11 +111,12 @@ export class NodeSet {
     };
   }
 
-  start(node: TestNode): void {
+  /** `env` adds to (or overrides) this process's environment for the agent, e.g. ETCD_AGENT_FAILPOINTS. */
+  start(node: TestNode, env: NodeJS.ProcessEnv = {}): void {
     const log = createWriteStream(node.logFile, { flags: 'a' });
     const proc = spawn(process.execPath, [CLI, 'run', '--config', node.configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NOTIFY_SOCKET: '' },
+      env: { ...process.env, NOTIFY_SOCKET: '', ...env },
     });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);

@@ -8,6 +8,7 @@ import {
   type CertificateAuthority,
 } from '../../pki/index.js';
 import { defineError } from '../../util/errors.js';
+import { failpoint } from '../../util/failpoint.js';
 import type { Logger } from '../../util/log.js';
 import type { View } from '../peer/protocol.js';
 import type { EnrollRequest, EnrollResponse } from '../peer/protocol.js';
@@ -47,6 +48,7 @@ export class CaHolder {
     }
     let record = await store.holder();
     if (!record) {
+      failpoint('ca-written-before-holder-record');
       record = {
         clusterName: options.clusterName,
         initialClusterToken: `${options.clusterName}-${randomBytes(12).toString('hex')}`,

@@ -10,6 +10,7 @@ import {
 } from '../../pki/index.js';
 import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
 import { defineError } from '../../util/errors.js';
+import { failpoint } from '../../util/failpoint.js';
 import type { EnrollRequest, EnrollResponse } from '../peer/protocol.js';
 import { writeNodePki, type NodePki, type PkiPaths } from '../files/pki-files.js';
 
@@ -31,7 +32,9 @@ export interface PendingEnrollment {
  */
 export async function prepareEnrollment(paths: PkiPaths, name: string, addresses: string[]): Promise<PendingEnrollment> {
   const serverKeyPem = await ensureKey(paths.serverKey);
+  failpoint('pki-server-key-written');
   const clientKeyPem = await ensureKey(paths.clientKey);
+  failpoint('pki-keys-written');
   const serverPublic = publicOf(serverKeyPem);
   const clientPublic = publicOf(clientKeyPem);
   return {

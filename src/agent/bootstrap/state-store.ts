@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { defineError } from '../../util/errors.js';
 import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
+import { failpoint } from '../../util/failpoint.js';
 import type { View } from '../peer/protocol.js';
 
 export interface NodeIdentity {
@@ -118,6 +119,7 @@ export class StateStore {
   }
   async saveCaMaterial(ca: { certPem: string; keyPem: string }): Promise<void> {
     await writeFileAtomic(this.path('ca.key'), ca.keyPem, { mode: 0o600 });
+    failpoint('ca-key-written');
     await writeFileAtomic(this.path('ca.crt'), ca.certPem, { mode: 0o644 });
   }
 
