@@ -52,6 +52,30 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: numb
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * Like cli(), without blocking this process: while a synchronous child runs,
+ * nothing drains the stdout/stderr pipes of the agents already started, and an
+ * agent whose log pipe is full stops (its log writes block).
+ */
+export function cliAsync(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    proc.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    proc.on('close', (status) => {
+      clearTimeout(timer);
+      resolveRun({ status, stdout, stderr });
+    });
+  });
+}
+
 export class NodeSet {
   readonly nodes: TestNode[] = [];
   private dir = '';
@@ -73,7 +97,7 @@ export class NodeSet {
     const tokenFile = join(this.dir, `${node.name}.token`);
     await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
     const seeds = peers.filter((p) => p !== node).map((p) => p.address).join(',');
-    const r = cli([
+    const r = await cliAsync([
       'init',
       '--root', node.root,
       '--cluster', this.options.cluster ?? 'itest',

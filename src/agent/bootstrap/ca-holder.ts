@@ -40,6 +40,13 @@ export class CaHolder {
   ) {}
 
   static async open(store: StateStore, view: View, options: CaHolderOptions, logger: Logger): Promise<CaHolder> {
+    const unfinished = await store.setAsideUnfinishedCa();
+    if (unfinished) {
+      logger.warn(
+        { component: 'ca', setAside: unfinished },
+        'found a CA key without its certificate: the agent died while making the CA, before it signed anything; the key was set aside and the CA is made again',
+      );
+    }
     let ca = await store.caMaterial();
     if (!ca) {
       ca = await createCa(options.clusterName, options.caValidityDays);
