@@ -4,6 +4,7 @@ import { deriveHelloKey } from '../pki/index.js';
 import type { ServiceManager } from '../systemd/service-manager.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { failpoint } from '../util/failpoint.js';
 import { Waker } from '../util/sleep.js';
 import { admitHello } from './admission.js';
 import { CaRole } from './bootstrap/ca-role.js';
@@ -229,7 +230,9 @@ export class Agent {
       return this.client.call<EnrollResponse>(endpointOfInfo(holder), 'POST', '/v1/enroll', request, enrollResponseSchema);
     });
     this.creds.setPki(pki);
+    failpoint('pki-written-before-enrollment');
     await this.store.saveEnrollment(enrollment);
+    failpoint('enrollment-written');
     this.state.enrollment = enrollment;
     this.peerServer.updateTls(this.creds.tls());
     this.logger.info({ component: 'pki', caFingerprint: enrollment.caFingerprint }, 'enrolled: certificates written');

@@ -68,7 +68,8 @@ async function sameContent(path: string, data: Buffer, mode: number): Promise<bo
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsync of a directory, so a rename in it survives a power loss; best effort. */
+export async function syncDir(dir: string): Promise<void> {
   try {
     const handle = await open(dir, 'r');
     try {

@@ -116,6 +116,10 @@ export const ERROR_CATALOGUE = {
   },
 
   // ---- bootstrap: enrollment and the agent's state --------------------------
+  EA_CA_KEY_MISSING: {
+    meaning: "On the CA holder, the CA certificate is in the state dir but its key (ca.key) is not; the key is always written first, so it was removed after the CA was made. The holder cannot sign and will not make a second CA.",
+    action: 'Restore ca.key from a backup into the state dir (mode 0600); never delete ca.crt to make the agent start over, that would create a second CA the members do not trust.',
+  },
   EA_ENROLL_ANSWER_INVALID: {
     meaning: "The CA holder's enrollment answer failed this node's checks: the certificates are not signed by the CA sent with them, not for this node's keys, or the CA is not a CA.",
     action: "Nothing: the agent asks again; if it keeps failing, look at the CA holder's log, its CA may be damaged.",

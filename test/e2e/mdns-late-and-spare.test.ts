@@ -7,7 +7,8 @@
 import t from 'tap';
 import { generateToken } from '../../src/pki/index.js';
 import { TestBed, skipUnlessRoot } from '../helpers/netns.js';
-import { NetnsAgents, nodeKeysById } from '../helpers/netns-agents.js';
+import { nodeKeysById } from '../helpers/agents.js';
+import { NetnsAgents } from '../helpers/netns-agents.js';
 import { waitFor } from '../helpers/wait.js';
 
 t.setTimeout(180_000);

@@ -9,6 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateKeyPair, keyIdOfPublicKey } from '../../src/pki/index.js';
 import type { StatusReport } from '../../src/agent/status/model.js';
 import { waitFor } from './wait.js';
 import { REPO } from './fixtures.js';
@@ -52,6 +53,30 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: numb
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * Like cli(), without blocking this process: while a synchronous child runs,
+ * nothing drains the stdout/stderr pipes of the agents already started, and an
+ * agent whose log pipe is full stops (its log writes block).
+ */
+export function cliAsync(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    proc.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    proc.on('close', (status) => {
+      clearTimeout(timer);
+      resolveRun({ status, stdout, stderr });
+    });
+  });
+}
+
 export class NodeSet {
   readonly nodes: TestNode[] = [];
   private dir = '';
@@ -73,7 +98,7 @@ export class NodeSet {
     const tokenFile = join(this.dir, `${node.name}.token`);
     await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
     const seeds = peers.filter((p) => p !== node).map((p) => p.address).join(',');
-    const r = cli([
+    const r = await cliAsync([
       'init',
       '--root', node.root,
       '--cluster', this.options.cluster ?? 'itest',
@@ -111,11 +136,12 @@ export class NodeSet {
     };
   }
 
-  start(node: TestNode): void {
+  /** `env` adds to (or overrides) this process's environment for the agent, e.g. ETCD_AGENT_FAILPOINTS. */
+  start(node: TestNode, env: NodeJS.ProcessEnv = {}): void {
     const log = createWriteStream(node.logFile, { flags: 'a' });
     const proc = spawn(process.execPath, [CLI, 'run', '--config', node.configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NOTIFY_SOCKET: '' },
+      env: { ...process.env, NOTIFY_SOCKET: '', ...env },
     });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
@@ -221,4 +247,12 @@ export function httpGet(host: string, port: number, path: string): Promise<{ sta
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
+}
+
+/** `count` node keys, ordered by the node id each gives (lowest first), to decide who is in a view. */
+export async function nodeKeysById(count: number): Promise<{ nodeId: string; keyPem: string }[]> {
+  const keys = await Promise.all(Array.from({ length: count }, () => generateKeyPair()));
+  return keys
+    .map((k) => ({ nodeId: keyIdOfPublicKey(k.publicKeyPem), keyPem: k.privateKeyPem }))
+    .sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
 }

@@ -8,7 +8,6 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { generateKeyPair, keyIdOfPublicKey } from '../../src/pki/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -188,12 +187,4 @@ export class NetnsAgents {
     }
     await rm(this.dir, { recursive: true, force: true });
   }
-}
-
-/** `count` node keys, ordered by the node id each gives (lowest first), to decide who is in a view. */
-export async function nodeKeysById(count: number): Promise<{ nodeId: string; keyPem: string }[]> {
-  const keys = await Promise.all(Array.from({ length: count }, () => generateKeyPair()));
-  return keys
-    .map((k) => ({ nodeId: keyIdOfPublicKey(k.publicKeyPem), keyPem: k.privateKeyPem }))
-    .sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
 }

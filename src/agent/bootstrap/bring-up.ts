@@ -1,3 +1,4 @@
+import { failpoint } from '../../util/failpoint.js';
 import type { AgentConfig } from '../config/types.js';
 import type { EtcdService } from '../controllers/etcd-service.js';
 import type { HealthController } from '../controllers/health.js';
@@ -34,6 +35,7 @@ export async function bringUpStep(
     return { formed: undefined, observation };
   }
   await writeEtcdFiles(parts.config, enrollment, 'existing', parts.pki);
+  failpoint('conf-existing-before-formed');
   const formed: FormedMarker = {
     clusterName: parts.config.cluster.name,
     clusterId: observation.clusterId,

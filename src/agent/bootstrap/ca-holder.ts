@@ -7,6 +7,7 @@ import {
   signCsr,
   type CertificateAuthority,
 } from '../../pki/index.js';
+import { failpoint } from '../../util/failpoint.js';
 import type { Logger } from '../../util/log.js';
 import type { AdmittedIdentity } from '../admission.js';
 import type { View } from '../peer/protocol.js';
@@ -34,6 +35,13 @@ export class CaHolder {
   ) {}
 
   static async open(store: StateStore, view: View, options: CaHolderOptions, logger: Logger): Promise<CaHolder> {
+    const unfinished = await store.setAsideUnfinishedCa();
+    if (unfinished) {
+      logger.warn(
+        { component: 'ca', setAside: unfinished },
+        'found a CA key without its certificate: the agent died while making the CA, before it signed anything; the key was set aside and the CA is made again',
+      );
+    }
     let ca = await store.caMaterial();
     if (!ca) {
       ca = await createCa(options.clusterName, options.caValidityDays);
@@ -42,6 +50,7 @@ export class CaHolder {
     }
     let record = await store.holder();
     if (!record) {
+      failpoint('ca-written-before-holder-record');
       record = {
         clusterName: options.clusterName,
         initialClusterToken: `${options.clusterName}-${randomBytes(12).toString('hex')}`,

@@ -10,6 +10,7 @@ import {
 } from '../../pki/index.js';
 import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
 import { AgentError, defineError } from '../../util/errors.js';
+import { failpoint } from '../../util/failpoint.js';
 import type { Candidate, EnrollRequest, EnrollResponse, View } from '../peer/protocol.js';
 import { caHolderOf, sameView } from './election.js';
 import type { Enrollment } from './state-store.js';
@@ -33,7 +34,9 @@ export interface PendingEnrollment {
  */
 export async function prepareEnrollment(paths: PkiPaths, name: string, addresses: string[]): Promise<PendingEnrollment> {
   const serverKeyPem = await ensureKey(paths.serverKey);
+  failpoint('pki-server-key-written');
   const clientKeyPem = await ensureKey(paths.clientKey);
+  failpoint('pki-keys-written');
   const serverPublic = publicOf(serverKeyPem);
   const clientPublic = publicOf(clientKeyPem);
   return {

@@ -1,7 +1,9 @@
-import { mkdir, readFile, chmod, unlink } from 'node:fs/promises';
+import { mkdir, readFile, chmod, unlink, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defineError } from '../../util/errors.js';
-import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
+import { keyMatchesCertificate } from '../../pki/index.js';
+import { readFileIfExists, syncDir, writeFileAtomic } from '../../util/atomic-write.js';
+import { failpoint } from '../../util/failpoint.js';
 import type { View } from '../peer/protocol.js';
 
 export interface NodeIdentity {
@@ -46,6 +48,13 @@ export const StateCorrupt = defineError(
   'EA_STATE_CORRUPT',
   (file: string, why: string) =>
     `agent state file ${file} is unreadable (${why}); it was left untouched — restore it from a backup, or move it away to let the agent start over for this step`,
+);
+
+export const CaKeyMissing = defineError(
+  'EA_CA_KEY_MISSING',
+  (cert: string, key: string) =>
+    `the CA certificate ${cert} exists but its key ${key} does not (the agent never writes the certificate before the key, so the key was removed); restore ${key} from a backup — without it this CA holder cannot sign, and it will not make a second CA for a cluster that may already use this one`,
+  1,
 );
 
 /**
@@ -109,20 +118,53 @@ export class StateStore {
     return this.write('holder.json', h);
   }
 
+  /**
+   * The CA as the holder left it. ca.key is always written before ca.crt, and
+   * the holder signs nothing until both are written, so ca.crt is the commit
+   * point: a ca.key without ca.crt is a CA that was being made when the agent
+   * died and never signed anything (see setAsideUnfinishedCa). A ca.crt without
+   * ca.key, or a pair that does not match, is a real loss.
+   */
   async caMaterial(): Promise<{ certPem: string; keyPem: string } | undefined> {
     const [certPem, keyPem] = await Promise.all([
       readFileIfExists(this.path('ca.crt')),
       readFileIfExists(this.path('ca.key')),
     ]);
     if (certPem === undefined && keyPem === undefined) return undefined;
-    if (certPem === undefined || keyPem === undefined) {
-      throw StateCorrupt(this.path('ca.key'), 'only one of ca.crt and ca.key exists');
+    if (keyPem === undefined) throw CaKeyMissing(this.path('ca.crt'), this.path('ca.key'));
+    if (certPem === undefined) {
+      throw StateCorrupt(this.path('ca.crt'), 'it is missing while ca.key exists');
+    }
+    if (!keyMatchesCertificate(keyPem, certPem)) {
+      throw StateCorrupt(this.path('ca.key'), 'it is not the key of ca.crt');
     }
     return { certPem, keyPem };
   }
+
+  /**
+   * Key first, certificate last: whatever the moment of a crash, the pair is
+   * either complete or an unfinished key that nothing was signed with.
+   */
   async saveCaMaterial(ca: { certPem: string; keyPem: string }): Promise<void> {
     await writeFileAtomic(this.path('ca.key'), ca.keyPem, { mode: 0o600 });
+    failpoint('ca-key-written');
     await writeFileAtomic(this.path('ca.crt'), ca.certPem, { mode: 0o644 });
+  }
+
+  /**
+   * When ca.key exists without ca.crt (the holder died while making the CA),
+   * renames the key to ca.key.unfinished-<time> so the CA can be made again,
+   * and returns the new name. The key is kept, not deleted: key material is
+   * never destroyed on an inference. Returns undefined when there is nothing to do.
+   */
+  async setAsideUnfinishedCa(): Promise<string | undefined> {
+    const key = this.path('ca.key');
+    if ((await readFileIfExists(this.path('ca.crt'))) !== undefined) return undefined;
+    if ((await readFileIfExists(key)) === undefined) return undefined;
+    const aside = this.path(`ca.key.unfinished-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    await rename(key, aside);
+    await syncDir(this.dir);
+    return aside;
   }
 
   async remove(name: string): Promise<void> {

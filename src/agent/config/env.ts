@@ -2,6 +2,7 @@ import type { ConfigProblem } from './errors.js';
 import { CONFIG_FIELDS, CONFIG_PATH_ENV, ENV_PREFIX, type FieldSpec } from './schema.js';
 import { closest } from './suggest.js';
 import { trimToken } from '../../pki/token.js';
+import { FAILPOINTS_ENV } from '../../util/failpoint.js';
 
 /**
  * ETCD_AGENT_<SECTION>_<KEY> environment overrides, derived from the key
@@ -27,7 +28,7 @@ const ALTERNATIVES: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** Environment variables with the ETCD_AGENT_ prefix that are not key overrides. */
-const OTHER_KNOWN_ENV = new Set([CONFIG_PATH_ENV]);
+const OTHER_KNOWN_ENV = new Set([CONFIG_PATH_ENV, FAILPOINTS_ENV]);
 
 export interface EnvResult {
   /** A copy of the raw config with the overrides applied (the input is not modified). */

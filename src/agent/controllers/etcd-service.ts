@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import type { ServiceManager, ServiceSpec } from '../../systemd/service-manager.js';
 import { checkBinary } from '../../systemd/binary.js';
 import { AgentError, describeError } from '../../util/errors.js';
+import { failpoint } from '../../util/failpoint.js';
 import type { StateStore, Enrollment } from '../bootstrap/state-store.js';
 import type { AgentConfig } from '../config/types.js';
 import { writeEtcdFiles } from '../files/etcd-files.js';
@@ -69,6 +70,7 @@ export class EtcdService {
     }
     enrollment.dataDirClaimedAt = new Date().toISOString();
     await this.store.saveEnrollment(enrollment);
+    failpoint('data-dir-claimed');
   }
 
   private spec(): ServiceSpec {

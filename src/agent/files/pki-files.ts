@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
+import { failpoint } from '../../util/failpoint.js';
 
 /** The certificate files in the pki dir (DESIGN.md: /etc/etcd/pki). */
 export interface PkiPaths {
@@ -44,6 +45,8 @@ export async function writeNodePki(paths: PkiPaths, pki: NodePki): Promise<void>
   await writeFileAtomic(paths.serverKey, pki.serverKeyPem, { ...opts, mode: 0o600 });
   await writeFileAtomic(paths.clientKey, pki.clientKeyPem, { ...opts, mode: 0o600 });
   await writeFileAtomic(paths.caCert, pki.caPem, { ...opts, mode: 0o644 });
+  failpoint('pki-ca-cert-written');
   await writeFileAtomic(paths.serverCert, pki.serverCertPem, { ...opts, mode: 0o644 });
+  failpoint('pki-server-cert-written');
   await writeFileAtomic(paths.clientCert, pki.clientCertPem, { ...opts, mode: 0o644 });
 }
