@@ -111,9 +111,13 @@ export class NodeSet {
     };
   }
 
-  start(node: TestNode): void {
+  /** `nofile`: run the agent with this many file descriptors (soft and hard limit, via prlimit). */
+  start(node: TestNode, options: { nofile?: number } = {}): void {
     const log = createWriteStream(node.logFile, { flags: 'a' });
-    const proc = spawn(process.execPath, [CLI, 'run', '--config', node.configPath], {
+    const command = [process.execPath, CLI, 'run', '--config', node.configPath];
+    if (options.nofile) command.unshift('prlimit', `--nofile=${options.nofile}:${options.nofile}`, '--');
+    // prlimit execs the command: the pid stays the agent's.
+    const proc = spawn(command[0]!, command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NOTIFY_SOCKET: '' },
     });
