@@ -128,7 +128,7 @@ export class Agent {
       selfInfo: () => this.selfInfo(),
       localAddress: this.config.node.advertiseAddress,
     });
-    this.tracker = new PeerTracker(this.client, this.identity.nodeId, this.logger);
+    this.tracker = new PeerTracker(this.client, this.identity.nodeId, this.logger, { pinned: () => this.committed?.view.map((m) => m.nodeId) ?? [] });
     this.peerServer = new PeerServer(this.serverTls(), {
       clusterName: this.config.cluster.name,
       helloKey,

@@ -4,14 +4,14 @@
  * genuine hellos with the real token. Everything here is bounded in time and
  * every socket it opens is closed by `close()`/`stop()`.
  */
-import { Agent as HttpsAgent, request } from 'node:https';
+import { Worker } from 'node:worker_threads';
 import { connect, type Socket } from 'node:net';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { PeerClient, type Endpoint } from '../../src/agent/peer/client.js';
 import { PROTOCOL_VERSION, type PeerInfo } from '../../src/agent/peer/protocol.js';
-import { deriveHelloKey, newNonce, type TlsIdentity } from '../../src/pki/index.js';
+import { deriveHelloKey, type TlsIdentity } from '../../src/pki/index.js';
 
 export interface FloodResult {
   answered: number;
@@ -19,90 +19,101 @@ export interface FloodResult {
   perSecond: number;
 }
 
-/**
- * Tokenless `hello/start`s as fast as the agent answers them: `connections`
- * keep-alive connections from each source address, one request in flight on
- * each, until `stop()`.
- */
-export function floodHelloStarts(options: {
+export interface FloodOptions {
   host: string;
   port: number;
   sources: string[];
   connectionsPerSource: number;
   identity: TlsIdentity;
   clusterName: string;
-}): { stop: () => Promise<FloodResult> } {
-  let running = true;
-  let answered = 0;
-  let failed = 0;
-  const started = Date.now();
-  const agents = options.sources.map(
-    () => new HttpsAgent({ keepAlive: true, maxSockets: options.connectionsPerSource, maxFreeSockets: options.connectionsPerSource }),
-  );
-  const one = (agent: HttpsAgent, localAddress: string): Promise<void> =>
-    new Promise((resolve) => {
-      const body = JSON.stringify({ clusterName: options.clusterName, clientNonce: newNonce() });
-      const req = request(
-        {
-          host: options.host,
-          port: options.port,
-          method: 'POST',
-          path: '/v1/hello/start',
-          agent,
-          localAddress,
-          key: options.identity.keyPem,
-          cert: options.identity.certPem,
-          rejectUnauthorized: false,
-          servername: '',
-          headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
-          timeout: 5000,
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => {
-            if (res.statusCode === 200) answered += 1;
-            else failed += 1;
-            resolve();
-          });
-          res.on('error', () => {
-            failed += 1;
-            resolve();
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => {
-        failed += 1;
-        // A refused or reset connection: do not spin.
-        setTimeout(resolve, 20);
-      });
-      req.end(body);
+}
+
+/**
+ * Runs in a worker thread (plain JS: no TypeScript loader there), so the
+ * flood's own work does not delay the test's genuine hellos in this thread.
+ */
+const FLOOD_WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const https = require('node:https');
+const tls = require('node:tls');
+const { randomBytes } = require('node:crypto');
+const o = workerData;
+let running = true;
+let answered = 0;
+let failed = 0;
+const started = Date.now();
+// One TLS context for all requests: the flood's cost should be the agent's, not ours.
+const secureContext = tls.createSecureContext({ key: o.keyPem, cert: o.certPem });
+const agents = o.sources.map(() => new https.Agent({ keepAlive: true, maxSockets: o.connectionsPerSource, maxFreeSockets: o.connectionsPerSource }));
+function one(agent, localAddress) {
+  return new Promise((resolve) => {
+    const body = JSON.stringify({ clusterName: o.clusterName, clientNonce: randomBytes(32).toString('base64url') });
+    const req = https.request({
+      host: o.host, port: o.port, method: 'POST', path: '/v1/hello/start', agent, localAddress,
+      secureContext, rejectUnauthorized: false, servername: '',
+      headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+      timeout: 5000,
+    }, (res) => {
+      res.resume();
+      res.on('end', () => { if (res.statusCode === 200) answered += 1; else failed += 1; resolve(); });
+      res.on('error', () => { failed += 1; resolve(); });
     });
-  const workers: Promise<void>[] = [];
-  options.sources.forEach((source, i) => {
-    const agent = agents[i]!;
-    for (let c = 0; c < options.connectionsPerSource; c++) {
-      workers.push(
-        (async () => {
-          while (running) await one(agent, source);
-        })(),
-      );
-    }
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    // A refused or reset connection: do not spin.
+    req.on('error', () => { failed += 1; setTimeout(resolve, 250); });
+    req.end(body);
+  });
+}
+const workers = [];
+o.sources.forEach((source, i) => {
+  for (let c = 0; c < o.connectionsPerSource; c++) workers.push((async () => { while (running) await one(agents[i], source); })());
+});
+const progress = setInterval(() => parentPort.postMessage({ progress: answered }), 250);
+parentPort.on('message', async () => {
+  running = false;
+  clearInterval(progress);
+  await Promise.all(workers);
+  for (const a of agents) a.destroy();
+  const seconds = (Date.now() - started) / 1000;
+  parentPort.postMessage({ done: { answered, failed, perSecond: Math.round(answered / seconds) } });
+});
+`;
+
+/**
+ * Tokenless `hello/start`s as fast as the agent answers them:
+ * `connectionsPerSource` keep-alive connections from each source address,
+ * one request in flight on each, until `stop()`.
+ */
+export function floodHelloStarts(options: FloodOptions): { answered: () => number; stop: () => Promise<FloodResult> } {
+  const { identity, ...rest } = options;
+  const worker = new Worker(FLOOD_WORKER, { eval: true, workerData: { ...rest, keyPem: identity.keyPem, certPem: identity.certPem } });
+  const failedEarly = new Promise<FloodResult>((_, reject) => worker.once('error', reject));
+  let answered = 0;
+  let resolveDone: (r: FloodResult) => void = () => undefined;
+  const result = new Promise<FloodResult>((resolve) => {
+    resolveDone = resolve;
+  });
+  worker.on('message', (m: { progress?: number; done?: FloodResult }) => {
+    if (m.progress !== undefined) answered = m.progress;
+    if (m.done) resolveDone(m.done);
   });
   return {
+    answered: () => answered,
     stop: async () => {
-      running = false;
-      await Promise.all(workers);
-      for (const agent of agents) agent.destroy();
-      const seconds = (Date.now() - started) / 1000;
-      return { answered, failed, perSecond: Math.round(answered / seconds) };
+      worker.postMessage('stop');
+      const timeout = new Promise<FloodResult>((_, reject) => setTimeout(() => reject(new Error('the flood worker did not stop within 15 s')), 15_000).unref());
+      try {
+        return await Promise.race([result, failedEarly, timeout]);
+      } finally {
+        await worker.terminate();
+      }
     },
   };
 }
 
 export interface IdleConnections {
   opened: number;
-  /** How many the server closed, and when (ms after they were opened). */
+  /** Each connection the server closed: how long it was open (ms). */
   closedByServer: () => number[];
   close: () => void;
 }
@@ -113,22 +124,23 @@ export async function openIdleConnections(host: string, port: number, localAddre
   const closedAfter: number[] = [];
   let closing = false;
   let opened = 0;
-  const t0 = Date.now();
   await Promise.all(
     Array.from({ length: count }, () =>
       new Promise<void>((resolve) => {
         const socket = connect({ host, port, localAddress });
+        let connectedAt = Date.now();
         sockets.push(socket);
         socket.setTimeout(5000, () => socket.destroy());
         socket.once('connect', () => {
           socket.setTimeout(0);
+          connectedAt = Date.now();
           opened += 1;
           resolve();
         });
         socket.on('data', () => undefined);
         socket.on('error', () => undefined);
         socket.once('close', () => {
-          if (!closing) closedAfter.push(Date.now() - t0);
+          if (!closing) closedAfter.push(Date.now() - connectedAt);
           resolve();
         });
       }),
@@ -152,6 +164,7 @@ export function genuineClient(options: {
   localAddress: string;
   nodeId?: string;
   name?: string;
+  timeoutMs?: number;
 }): { client: PeerClient; info: PeerInfo } {
   const info: PeerInfo = {
     protocol: PROTOCOL_VERSION,
@@ -172,7 +185,7 @@ export function genuineClient(options: {
     selfInfo: () => info,
     localAddress: options.localAddress,
     // Generous: under a flood on a busy test machine each request waits behind hundreds of others.
-    timeoutMs: 15_000,
+    timeoutMs: options.timeoutMs ?? 15_000,
   });
   return { client, info };
 }
