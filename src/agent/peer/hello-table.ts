@@ -107,12 +107,23 @@ export class PendingHellos {
     }
   }
 
+  /**
+   * Among the sources with the most pending hellos, the one whose oldest is
+   * oldest loses it. (With more sources than room, every source has one and
+   * this is plain oldest-first: sharing out cannot beat that many addresses.)
+   */
   private evictFromLargest(): boolean {
-    let largest: string[] | undefined;
-    for (const queue of this.bySource.values()) if (!largest || queue.length > largest.length) largest = queue;
-    const oldest = largest?.[0];
-    if (oldest === undefined) return false;
-    this.drop(oldest);
+    let victim: { nonce: string; length: number; expiresAt: number } | undefined;
+    for (const queue of this.bySource.values()) {
+      const nonce = queue[0];
+      const entry = nonce === undefined ? undefined : this.entries.get(nonce);
+      if (nonce === undefined || !entry) continue;
+      if (!victim || queue.length > victim.length || (queue.length === victim.length && entry.expiresAt < victim.expiresAt)) {
+        victim = { nonce, length: queue.length, expiresAt: entry.expiresAt };
+      }
+    }
+    if (!victim) return false;
+    this.drop(victim.nonce);
     return true;
   }
 
