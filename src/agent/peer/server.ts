@@ -19,7 +19,7 @@ import {
 } from './protocol.js';
 import { PeerApiError, badPeerRequest, clusterMismatch, helloExpired, helloRequired, tokenProofRejected } from './errors.js';
 import { PendingHellos, type PendingHello } from './hello-table.js';
-import { guardConnections, peerApiLimits, type PeerApiLimits } from './limits.js';
+import { guardConnections, openFileLimit, peerApiLimits, type PeerApiLimits } from './limits.js';
 import { sourceKey } from './source.js';
 import { Throttle } from './throttle.js';
 
@@ -110,6 +110,8 @@ export class PeerServer {
 
   async listen(host: string, port: number): Promise<void> {
     await this.app.listen({ host, port });
+    const { connections, connectionsPerSource } = this.limits;
+    this.logger.info({ component: 'peer-api', connections, connectionsPerSource, openFileLimit: openFileLimit() }, 'peer API connection limits');
   }
 
   /** Swap the served certificate (ephemeral → cluster-issued) without a restart. */
