@@ -113,7 +113,7 @@ export class Agent {
       selfInfo: () => state.selfInfo(),
       localAddress: this.config.node.advertiseAddress,
     });
-    this.tracker = new PeerTracker(this.client, this.creds.nodeId, this.logger);
+    this.tracker = new PeerTracker(this.client, this.creds.nodeId, this.logger, { pinned: () => state.committed?.view.map((m) => m.nodeId) ?? [] });
     this.peerServer = new PeerServer(tls(), {
       clusterName: this.config.cluster.name,
       helloKey,

@@ -72,6 +72,11 @@ export const ERROR_CATALOGUE = {
     action: 'Give every host its own state dir (never copy /var/lib/etcd-agent or /etc/etcd/pki between hosts) and a unique node name and advertise address; if the caller is not one of your hosts, someone holding the join token is probing the cluster: rotate the token.',
     http: 403,
   },
+  EA_PEER_HELLO_EXPIRED: {
+    meaning: 'A hello finish arrived for a hello this agent no longer holds: it expired, was already used, or was dropped while the agent was busy (for example under a flood of unauthenticated hellos). It says nothing about the token.',
+    action: 'Nothing: the calling agent starts the hello again by itself; if it keeps happening, the agent is overloaded or flooded, see docs/peer-api-limits.md.',
+    http: 403,
+  },
   EA_PEER_HELLO_REQUIRED: {
     meaning: 'A caller used the peer API without a session, that is without proving first that it holds the cluster join token (or this agent restarted and forgot the session).',
     action: 'Nothing: the calling agent says hello again by itself; if the refusal persists, look at the calling agent\'s log.',

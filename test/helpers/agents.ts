@@ -136,12 +136,15 @@ export class NodeSet {
     };
   }
 
-  /** `env` adds to (or overrides) this process's environment for the agent, e.g. ETCD_AGENT_FAILPOINTS. */
-  start(node: TestNode, env: NodeJS.ProcessEnv = {}): void {
+  /** `nofile`: run the agent with this many file descriptors (soft and hard limit, via prlimit); `env` adds to (or overrides) its environment, e.g. ETCD_AGENT_FAILPOINTS. */
+  start(node: TestNode, options: { nofile?: number; env?: NodeJS.ProcessEnv } = {}): void {
     const log = createWriteStream(node.logFile, { flags: 'a' });
-    const proc = spawn(process.execPath, [CLI, 'run', '--config', node.configPath], {
+    const command = [process.execPath, CLI, 'run', '--config', node.configPath];
+    if (options.nofile) command.unshift('prlimit', `--nofile=${options.nofile}:${options.nofile}`, '--');
+    // prlimit execs the command: the pid stays the agent's.
+    const proc = spawn(command[0]!, command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NOTIFY_SOCKET: '', ...env },
+      env: { ...process.env, NOTIFY_SOCKET: '', ...options.env },
     });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);

@@ -147,7 +147,7 @@ class Lane {
       await this.restore(`${scenario.victim}-${scenario.point}`);
       const [holder, member] = set.nodes as [TestNode, TestNode, TestNode];
       const victim = scenario.victim === 'holder' ? holder : member;
-      for (const n of set.nodes) set.start(n, { [FAILPOINTS_ENV]: n === victim ? scenario.point : '' });
+      for (const n of set.nodes) set.start(n, { env: { [FAILPOINTS_ENV]: n === victim ? scenario.point : '' } });
 
       await waitFor(
         `${victim.name} to die at failpoint ${scenario.point}`,
@@ -158,7 +158,7 @@ class Lane {
       outcome.killedAtPoint = victim.proc?.signalCode === 'SIGKILL' && log.includes(`failpoint ${scenario.point} reached`);
       if (!outcome.killedAtPoint) throw new Error(`${victim.name} exited (code ${victim.proc?.exitCode}, signal ${victim.proc?.signalCode}) without reaching ${scenario.point}`);
 
-      set.start(victim, { [FAILPOINTS_ENV]: '' });
+      set.start(victim, { env: { [FAILPOINTS_ENV]: '' } });
       await set.waitFormed(set.nodes, FORM_WAIT_MS);
       const statuses = await Promise.all(set.nodes.map((n) => set.status(n)));
       outcome.clusterIds = statuses.map((s) => s.cluster.id);

@@ -120,7 +120,12 @@ t.test('hostile requests are refused with reasons and change nothing', async (t)
   t.equal(started.status, 200, 'a hello start is answered (it reveals no secret)');
   t.notOk('proof' in started.body, 'the server proves nothing before the client has');
   const serverNonce = String(started.body.serverNonce);
-  const info = started.body.info as Record<string, unknown>;
+  // The start answer says nothing about the agent (protocol 2); the intruder makes up its own info.
+  t.notOk('info' in started.body, 'no info before the token is proved');
+  const info = {
+    protocol: 2, clusterName: 'hostile', nodeId: 'f'.repeat(32), name: 'intruder', address: '127.0.43.66',
+    peerApiPort: 2390, etcdPeerPort: 2380, etcdClientPort: 2379, version: '0.1.0', stage: 'fresh',
+  };
   t.notMatch(JSON.stringify(started.body), /eat1_/, 'no token in the answer');
   const forged = { serverNonce, proof: 'A'.repeat(43), info: { ...info, nodeId: 'f'.repeat(32), name: 'intruder', stage: 'fresh' } };
   const finish = await call(host, 'POST', '/v1/hello/finish', JSON.stringify(forged), me);

@@ -4,7 +4,7 @@ import { join, relative, resolve } from 'node:path';
 import { ConfigError, NotConfiguredError } from '../../src/agent/config/errors.js';
 import { usageError } from '../../src/agent/commands/args.js';
 import { StateCorrupt } from '../../src/agent/bootstrap/state-store.js';
-import { PeerApiError, badPeerRequest, clusterMismatch, helloRequired, identityRefused, tokenProofRejected } from '../../src/agent/peer/errors.js';
+import { PeerApiError, badPeerRequest, clusterMismatch, helloExpired, helloRequired, identityRefused, tokenProofRejected } from '../../src/agent/peer/errors.js';
 import { EtcdConfInvalid, EtcdUnreachable } from '../../src/etcd/errors.js';
 import * as pkiErrors from '../../src/pki/errors.js';
 import { SvcSpecInvalid } from '../../src/systemd/errors.js';
@@ -75,7 +75,8 @@ t.test('a code whose prefix has no section in the page is refused, naming it', a
 t.test('the peer API answers with the statuses the catalogue gives, as before it did', async (t) => {
   t.equal(helloRequired().httpStatus, 401);
   t.equal(tokenProofRejected().httpStatus, 403);
-  t.equal(clusterMismatch('a', 'b').httpStatus, 403);
+  t.equal(clusterMismatch().httpStatus, 403);
+  t.equal(helloExpired().httpStatus, 403, 'an expired hello is not a token problem, but still a refusal');
   t.equal(new PeerApiError('EA_PEER_FORBIDDEN', 'x').httpStatus, 403, 'admission refusals: forbidden');
   t.equal(new PeerApiError('EA_PEER_NOT_READY', 'x').httpStatus, 409, 'admission refusals: not ready');
   t.equal(identityRefused('x').httpStatus, 403);

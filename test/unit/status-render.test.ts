@@ -53,3 +53,29 @@ t.test('metrics are valid Prometheus text with one active phase', async (t) => {
   t.match(text, /^etcd_agent_certificate_expiry_seconds\{file="\/etc\/etcd\/pki\/server.crt"\} \d+$/m);
   t.match(renderMetrics(report(), false), /^etcd_agent_up 0$/m);
 });
+
+t.test('the status table escapes control characters in every field', async (t) => {
+  const ESC = '\u001b';
+  const evil = (s: string): string => `${s}${ESC}[2J${ESC}]0;owned\u0007\u009b31m\u202e\r\n`;
+  const withStrings = (f: (s: string) => string): StatusReport =>
+    report({
+      reason: f('reason'),
+      node: { id: f('id'), name: f('name'), advertiseAddress: f('addr'), advertiseAddressSource: f('src'), peerApi: 'x', statusApi: 'y' },
+      discovery: { sources: [f('seed')], problems: [f('problem')] },
+      peers: [{ endpoint: f('ep'), sources: [f('s')], origin: f('o'), authenticated: false, name: f('peer'), stage: f('stage'), error: f('err') }],
+      refusals: [{ from: f('from'), reason: f('why'), at: f('at') }],
+      members: [{ name: f('m'), id: f('mid'), peerUrls: [], clientUrls: [f('url')], isLearner: false, healthy: false, reason: f('mr') }],
+      certificates: [{ file: f('file'), notAfter: f('na'), daysLeft: 1 }],
+      etcdService: { manager: f('mgr'), state: f('st'), detail: f('det'), restarts: 0, recentLog: [] },
+      lastError: f('last'),
+    });
+  const text = renderStatusText(withStrings(evil));
+  // eslint-disable-next-line no-control-regex
+  const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.exec(text);
+  t.equal(raw, null, `no raw control character (found ${JSON.stringify(raw?.[0])})`);
+  for (const field of ['reason', 'name', 'seed', 'problem', 'ep', 'peer', 'err', 'from', 'why', 'url', 'file', 'det', 'last']) {
+    t.ok(text.includes(`${field}\\x1b[2J\\x1b]0;owned\\x07\\x9b31m\\u202e\\x0d\\x0a`), `${field}: escaped, visibly`);
+  }
+  const clean = renderStatusText(withStrings((s) => `${s}-clean`));
+  t.equal(text.split('\n').length, clean.split('\n').length, 'embedded line breaks add no lines');
+});

@@ -142,6 +142,7 @@ t.test('etcd-agent.service: the contract', async (t) => {
     'ExecStart=/usr/bin/etcd-agent run',
     'WatchdogSec=30s',
     'Restart=on-failure',
+    'LimitNOFILE=65536',
     'ProtectSystem=strict',
     'ReadWritePaths=/etc/systemd/system',
     'ConfigurationDirectory=etcd',
@@ -150,6 +151,9 @@ t.test('etcd-agent.service: the contract', async (t) => {
   ]) {
     t.ok(l.includes(want), want);
   }
+  // One value (soft = hard): Node raises a lower soft limit with setrlimit(), which ~@resources refuses.
+  t.equal(l.filter((x) => x.startsWith('LimitNOFILE=')).length, 1, 'one LimitNOFILE=');
+  t.notOk(l.some((x) => /^LimitNOFILE=\d+:/.test(x)), 'LimitNOFILE= without a separate soft limit');
   // StateDirectory=etcd would make systemd chown etcd's data to root, recursively.
   t.notOk(l.some((x) => /^StateDirectory=.*\betcd\b(?!-agent)/.test(x)), 'etcd\'s data is never a StateDirectory of the agent');
 });

@@ -4,6 +4,7 @@ import { AgentError } from '../../util/errors.js';
 import { loadConfig, parseHostPort } from '../config/index.js';
 import type { StatusReport } from '../status/model.js';
 import { renderStatusText } from '../status/render.js';
+import { jsonForTerminal } from '../../util/terminal.js';
 import { defaultIo, parseCommandArgs, reportError, usageError, wantsHelp, type CliIo } from './args.js';
 
 export const STATUS_USAGE = `Usage: etcd-agent status [--json] [--address HOST:PORT] [--config PATH]
@@ -34,7 +35,7 @@ export async function statusCommand(args: string[], io: CliIo = defaultIo()): Pr
     });
     const address = await statusAddress(values.address, values.config, io);
     const report = await fetchStatus(address.host, address.port);
-    io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatusText(report));
+    io.stdout.write(values.json ? `${jsonForTerminal(report)}\n` : renderStatusText(report));
     return report.ready ? 0 : NOT_READY_EXIT;
   } catch (err) {
     return reportError(io, err);

@@ -1,6 +1,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { fingerprintOf, helloProof, newNonce, verifyHelloProof } from '../../pki/index.js';
-import { AgentError, defineError } from '../../util/errors.js';
+import { AgentError, defineError, isAgentError } from '../../util/errors.js';
+import { sanitizeForTerminal } from '../../util/terminal.js';
 import { peerRequest, type ClientTls, type PeerResponse } from './transport.js';
 import {
   helloFinishResponseSchema,
@@ -39,6 +40,9 @@ export const PeerBadAnswer = defineError(
   (endpoint: string, what: string) => `peer ${endpoint} answered something malformed: ${what}`,
 );
 export const PeerIsSelf = defineError('EA_PEER_SELF', (endpoint: string) => `${endpoint} is this agent itself`);
+
+/** The server's code for "your pending hello is gone, start again" (src/agent/peer/errors.ts). */
+const HELLO_EXPIRED = 'EA_PEER_HELLO_EXPIRED';
 
 const ajv = new Ajv({ allErrors: false, strict: false });
 const validators = new WeakMap<object, ValidateFunction>();
@@ -85,16 +89,27 @@ export class PeerClient {
    * The token hello: the client proves first (so a peer with the wrong token
    * is refused — and recorded — by every server), then the server proves
    * itself in its answer. Both proofs cover both certificate fingerprints and
-   * both nonces, so neither can be relayed or replayed.
+   * both nonces, so neither can be relayed or replayed. A server that dropped
+   * our pending hello while busy says so; we start once more.
    */
   async hello(endpoint: Endpoint): Promise<PeerSession> {
+    try {
+      return await this.helloOnce(endpoint);
+    } catch (err) {
+      if (!isAgentError(err, PeerRefused.code) || (err as { peerCode?: string }).peerCode !== HELLO_EXPIRED) throw err;
+      return this.helloOnce(endpoint);
+    }
+  }
+
+  private async helloOnce(endpoint: Endpoint): Promise<PeerSession> {
     const tls = this.options.tls();
     const clientFingerprint = fingerprintOf(tls.certPem);
     const clientNonce = newNonce();
     const start = await this.send(endpoint, 'POST', '/v1/hello/start', { clusterName: this.options.clusterName, clientNonce }, tls);
     const started = this.parse<HelloStartResponse>(endpoint, start, helloStartResponseSchema);
+    // The server says nothing about itself yet; an agent serves and dials with one certificate, so this is us.
+    if (start.serverFingerprint === clientFingerprint) throw PeerIsSelf(endpoint.key);
     const self = this.options.selfInfo();
-    if (started.info.nodeId === self.nodeId) throw PeerIsSelf(endpoint.key);
 
     const proof = helloProof(this.options.helloKey, {
       role: 'client',
@@ -179,8 +194,9 @@ export class PeerClient {
 
 function refusal(endpoint: Endpoint, res: PeerResponse): AgentError {
   const body = res.body as Partial<PeerErrorBody> | undefined;
-  const code = typeof body?.code === 'string' ? body.code : `HTTP ${res.status}`;
-  const message = typeof body?.message === 'string' ? body.message.slice(0, 300) : 'no reason given';
+  // The peer's words go into our log and /status: bounded, and without control characters.
+  const code = typeof body?.code === 'string' && /^[A-Z0-9_]{1,64}$/.test(body.code) ? body.code : `HTTP ${res.status}`;
+  const message = typeof body?.message === 'string' ? sanitizeForTerminal(body.message.slice(0, 300)) : 'no reason given';
   const err = PeerRefused(endpoint.key, code, message);
   return Object.assign(err, { peerCode: code, httpStatus: res.status });
 }

@@ -16,10 +16,14 @@ export const helloRequired = (): PeerApiError =>
   new PeerApiError('EA_PEER_HELLO_REQUIRED', 'authenticate first: POST /v1/hello/start with the cluster token proof');
 export const tokenProofRejected = (): PeerApiError =>
   new PeerApiError('EA_PEER_TOKEN_PROOF', 'token proof does not match: this agent does not hold the cluster join token');
-export const clusterMismatch = (theirs: string, ours: string): PeerApiError =>
+/** Says neither name: before the token is proved, the caller learns nothing about this cluster. */
+export const clusterMismatch = (): PeerApiError =>
+  new PeerApiError('EA_PEER_CLUSTER_MISMATCH', 'this agent serves another cluster; check cluster.name on both hosts');
+/** The server nonce was ours but its hello is gone (expired, dropped under load, or used): not a token problem. */
+export const helloExpired = (): PeerApiError =>
   new PeerApiError(
-    'EA_PEER_CLUSTER_MISMATCH',
-    `this agent belongs to cluster "${ours}", not "${theirs}"; check cluster.name on both hosts`,
+    'EA_PEER_HELLO_EXPIRED',
+    'this hello is no longer pending here (it expired, was already used, or was dropped while the agent was busy); start again with POST /v1/hello/start',
   );
 export const badPeerRequest = (what: string): PeerApiError => new PeerApiError('EA_PEER_BAD_REQUEST', what);
 export const identityRefused = (why: string): PeerApiError =>

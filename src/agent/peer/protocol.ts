@@ -1,10 +1,13 @@
 /**
  * Messages of the agent peer API (HTTPS, port 2390) and their JSON schemas.
  * Every body is schema-checked with additionalProperties:false and bounded
- * lengths, so a hostile peer cannot grow our memory or smuggle fields.
+ * lengths, so a hostile peer cannot grow our memory or smuggle fields; every
+ * string a peer sends has a pattern without control characters, so nothing it
+ * says can reach a log line or the operator's terminal as an escape sequence.
  */
 
-export const PROTOCOL_VERSION = 1;
+/** 2: hello/start answers only the server nonce (who the server is comes with the finish). */
+export const PROTOCOL_VERSION = 2;
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export interface Candidate {
@@ -43,10 +46,13 @@ export interface HelloStartRequest {
   clusterName: string;
   clientNonce: string;
 }
-/** The server's info here is unauthenticated: it is only trusted from the finish answer. */
+/**
+ * Nothing about the server before the caller has proved the token: who it is
+ * comes with the finish answer. (A client recognises itself by the server
+ * certificate: an agent serves and dials with the same one.)
+ */
 export interface HelloStartResponse {
   serverNonce: string;
-  info: PeerInfo;
 }
 export interface HelloFinishRequest {
   serverNonce: string;
@@ -83,7 +89,13 @@ export interface PeerErrorBody {
 const nodeId = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 const nonce = { type: 'string', minLength: 16, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$' } as const;
 const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
-const pem = { type: 'string', minLength: 64, maxLength: 16384 } as const;
+const pem = { type: 'string', minLength: 64, maxLength: 16384, pattern: '^[A-Za-z0-9+/= \r\n-]+$' } as const;
+/** The config's cluster.name rule. */
+const clusterName = { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' } as const;
+/** A package version such as 0.1.0, 1.2.3-rc.1+build.5, or "unknown". */
+const version = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z][0-9A-Za-z.+_-]*$' } as const;
+/** An HMAC-SHA256 in base64url (see src/pki/hello-proof.ts). */
+const proof = { type: 'string', minLength: 43, maxLength: 43, pattern: '^[A-Za-z0-9_-]+$' } as const;
 
 export const peerInfoSchema = {
   type: 'object',
@@ -91,14 +103,14 @@ export const peerInfoSchema = {
   required: ['protocol', 'clusterName', 'nodeId', 'name', 'address', 'peerApiPort', 'etcdPeerPort', 'etcdClientPort', 'version', 'stage'],
   properties: {
     protocol: { type: 'integer', minimum: 1, maximum: 1000 },
-    clusterName: { type: 'string', minLength: 1, maxLength: 63 },
+    clusterName,
     nodeId,
     name: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9._-]+$' },
     address: { type: 'string', minLength: 2, maxLength: 64, pattern: '^[0-9a-fA-F.:]+$' },
     peerApiPort: port,
     etcdPeerPort: port,
     etcdClientPort: port,
-    version: { type: 'string', maxLength: 64 },
+    version,
     stage: { type: 'string', enum: ['fresh', 'committed', 'enrolled', 'formed'] },
   },
 } as const;
@@ -123,28 +135,28 @@ export const helloStartSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['clusterName', 'clientNonce'],
-  properties: { clusterName: { type: 'string', minLength: 1, maxLength: 63 }, clientNonce: nonce },
+  properties: { clusterName, clientNonce: nonce },
 } as const;
 
 export const helloStartResponseSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['serverNonce', 'info'],
-  properties: { serverNonce: nonce, info: peerInfoSchema },
+  required: ['serverNonce'],
+  properties: { serverNonce: nonce },
 } as const;
 
 export const helloFinishResponseSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['proof', 'info'],
-  properties: { proof: { type: 'string', minLength: 1, maxLength: 128 }, info: peerInfoSchema },
+  properties: { proof, info: peerInfoSchema },
 } as const;
 
 export const helloFinishSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['serverNonce', 'proof', 'info'],
-  properties: { serverNonce: nonce, proof: { type: 'string', minLength: 1, maxLength: 128 }, info: peerInfoSchema },
+  properties: { serverNonce: nonce, proof, info: peerInfoSchema },
 } as const;
 
 export const enrollSchema = {
@@ -159,11 +171,12 @@ export const enrollResponseSchema = {
   additionalProperties: false,
   required: ['clusterName', 'certificate', 'clientCertificate', 'caCertificate', 'initialClusterToken', 'view'],
   properties: {
-    clusterName: { type: 'string' },
+    clusterName,
     certificate: pem,
     clientCertificate: pem,
     caCertificate: pem,
-    initialClusterToken: { type: 'string', minLength: 8, maxLength: 128 },
+    // It ends up in etcd.conf: a word, nothing that could start a new line.
+    initialClusterToken: { type: 'string', minLength: 8, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' },
     view: viewSchema,
   },
 } as const;

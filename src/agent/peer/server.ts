@@ -2,7 +2,7 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../../util/log.js';
 import { httpStatusOf } from '../../util/error-catalogue.js';
-import { fingerprintOf, helloProof, keyIdOfCertificate, newNonce, verifyHelloProof } from '../../pki/index.js';
+import { fingerprintOf, helloProof, keyIdOfCertificate, verifyHelloProof } from '../../pki/index.js';
 import type { PeerCaller } from '../admission.js';
 import {
   MAX_BODY_BYTES,
@@ -18,7 +18,11 @@ import {
   type PeerInfo,
   type ViewReport,
 } from './protocol.js';
-import { PeerApiError, badPeerRequest, clusterMismatch, helloRequired, identityRefused, tokenProofRejected } from './errors.js';
+import { PeerApiError, badPeerRequest, clusterMismatch, helloRequired, helloExpired, identityRefused, tokenProofRejected } from './errors.js';
+import { PendingHellos, type PendingHello } from './hello-table.js';
+import { guardConnections, openFileLimit, peerApiLimits, type PeerApiLimits } from './limits.js';
+import { sourceKey } from './source.js';
+import { Throttle } from './throttle.js';
 
 export interface ServerTls {
   keyPem: string;
@@ -43,17 +47,14 @@ export interface PeerServerHandlers {
   enroll(caller: PeerCaller, request: EnrollRequest): Promise<EnrollResponse>;
 }
 
-interface PendingHello {
-  clientFingerprint: string;
-  clientNonce: string;
-  expiresAt: number;
-}
 interface Session {
   info: PeerInfo;
   expiresAt: number;
 }
 
 const PENDING_TTL_MS = 30_000;
+/** Refusals passed on to the log and /status per 10 s; the rest are counted. */
+const REFUSALS_PER_INTERVAL = 10;
 const SESSION_TTL_MS = 10 * 60_000;
 const MAX_ENTRIES = 1024;
 
@@ -64,26 +65,42 @@ const MAX_ENTRIES = 1024;
  */
 export class PeerServer {
   private readonly app: FastifyInstance;
-  private readonly pending = new Map<string, PendingHello>();
+  private readonly pending: PendingHellos;
   private readonly sessions = new Map<string, Session>();
+  private readonly refusals = new Throttle(REFUSALS_PER_INTERVAL);
+  private readonly loadWarnings = new Throttle(1);
   private tls: ServerTls;
 
   constructor(
     tls: ServerTls,
     private readonly handlers: PeerServerHandlers,
     private readonly logger: Logger,
+    readonly limits: PeerApiLimits = peerApiLimits(),
   ) {
     this.tls = tls;
+    this.pending = new PendingHellos({ ttlMs: PENDING_TTL_MS, perSource: limits.pendingHellosPerSource, total: limits.pendingHellos });
     this.app = Fastify({
-      https: { key: tls.keyPem, cert: tls.certPem, ...(tls.caPem ? { ca: tls.caPem } : {}), requestCert: true, rejectUnauthorized: false },
+      https: {
+        key: tls.keyPem,
+        cert: tls.certPem,
+        ...(tls.caPem ? { ca: tls.caPem } : {}),
+        requestCert: true,
+        rejectUnauthorized: false,
+        // Slow or silent callers lose their connection instead of holding it (and a descriptor) for minutes.
+        handshakeTimeout: limits.handshakeTimeoutMs,
+        headersTimeout: limits.headersTimeoutMs,
+        connectionsCheckingInterval: 1000,
+      },
       bodyLimit: MAX_BODY_BYTES,
       logger: false,
-      connectionTimeout: 10_000,
-      requestTimeout: 10_000,
+      connectionTimeout: limits.idleTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
       return503OnClosing: true,
       // Fastify's default silently strips unknown fields; a peer sending them is refused instead.
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     });
+    guardConnections(this.app.server, limits, (source, reason) => this.loadWarning(source, reason));
     this.routes();
   }
 
@@ -93,6 +110,8 @@ export class PeerServer {
 
   async listen(host: string, port: number): Promise<void> {
     await this.app.listen({ host, port });
+    const { connections, connectionsPerSource } = this.limits;
+    this.logger.info({ component: 'peer-api', connections, connectionsPerSource, openFileLimit: openFileLimit() }, 'peer API connection limits');
   }
 
   /** Swap the served certificate (ephemeral → cluster-issued) without a restart. */
@@ -130,28 +149,20 @@ export class PeerServer {
       const fingerprint = clientFingerprint(request);
       if (!fingerprint) throw badPeerRequest('present a TLS client certificate');
       if (request.body.clusterName !== this.handlers.clusterName) {
-        this.handlers.peerRefused(request.ip, `hello for cluster "${request.body.clusterName}"`);
-        throw clusterMismatch(request.body.clusterName, this.handlers.clusterName);
+        // Both names for our log (the schema allows no control characters in them); neither in the answer.
+        this.refuse(request.ip, `hello for cluster "${request.body.clusterName}" (this agent serves "${this.handlers.clusterName}")`);
+        throw clusterMismatch();
       }
-      const serverNonce = newNonce();
       this.prune();
-      this.pending.set(serverNonce, {
-        clientFingerprint: fingerprint,
-        clientNonce: request.body.clientNonce,
-        expiresAt: Date.now() + PENDING_TTL_MS,
-      });
-      const answer: HelloStartResponse = { serverNonce, info: this.handlers.selfInfo() };
+      const serverNonce = this.pending.issue(sourceKey(request.ip), { clientFingerprint: fingerprint, clientNonce: request.body.clientNonce });
+      // Only the nonce: who this agent is comes with the finish, once the caller proved the token.
+      const answer: HelloStartResponse = { serverNonce };
       return answer;
     });
 
     app.post<{ Body: HelloFinishRequest }>('/v1/hello/finish', { schema: { body: helloFinishSchema } }, async (request) => {
-      const fingerprint = clientFingerprint(request);
-      const pending = this.pending.get(request.body.serverNonce);
-      this.pending.delete(request.body.serverNonce);
-      if (!fingerprint || !pending || pending.expiresAt < Date.now() || pending.clientFingerprint !== fingerprint) {
-        this.handlers.peerRefused(request.ip, 'hello finish without a matching start (expired, replayed or relayed)');
-        throw tokenProofRejected();
-      }
+      const pending = this.takePending(request.ip, request.body.serverNonce, clientFingerprint(request));
+      const fingerprint = pending.clientFingerprint;
       const ok = verifyHelloProof(
         this.handlers.helloKey,
         {
@@ -168,7 +179,7 @@ export class PeerServer {
         throw tokenProofRejected();
       }
       const info = request.body.info;
-      if (info.clusterName !== this.handlers.clusterName) throw clusterMismatch(info.clusterName, this.handlers.clusterName);
+      if (info.clusterName !== this.handlers.clusterName) throw clusterMismatch();
       const tlsPeer = peerKey(request);
       const claimRefused = tlsPeer && this.handlers.admitHello(info, tlsPeer.keyId, tlsPeer.caName === info.name);
       if (!tlsPeer || claimRefused) {
@@ -217,19 +228,42 @@ export class PeerServer {
     return { via: 'token', info: session.info, fingerprint, keyId };
   }
 
+  /** The hello a finish continues (started from the same certificate), or the refusal saying why there is none. */
+  private takePending(ip: string, serverNonce: string, fingerprint: string | undefined): PendingHello {
+    const taken = this.pending.take(serverNonce);
+    if (taken.kind === 'gone') {
+      // Ours, but expired, used or dropped under load: the caller's token is not in question.
+      this.logger.debug({ component: 'peer-api', peer: ip }, 'hello finish for a hello no longer pending');
+      throw helloExpired();
+    }
+    if (!fingerprint || taken.kind !== 'found' || taken.hello.clientFingerprint !== fingerprint) {
+      this.refuse(ip, 'hello finish without a matching start (not issued here, or relayed from another certificate)');
+      throw tokenProofRejected();
+    }
+    return taken.hello;
+  }
+
+  /** Passes a refusal on to the log and /status, at most a few per interval (a flood is summarised). */
+  private refuse(from: string, reason: string): void {
+    const gate = this.refusals.pass();
+    if (!gate.ok) return;
+    const more = gate.heldBack > 0 ? ` (and ${gate.heldBack} more refusals not listed)` : '';
+    this.handlers.peerRefused(from, `${reason}${more}`);
+  }
+
+  private loadWarning(source: string, reason: string): void {
+    const gate = this.loadWarnings.pass();
+    if (!gate.ok) return;
+    this.logger.warn({ component: 'peer-api', peer: source, reason, heldBack: gate.heldBack }, 'peer API under load: connection refused');
+  }
+
   private ownFingerprint(): string {
     return fingerprintOf(this.tls.certPem);
   }
 
   private prune(): void {
     const now = Date.now();
-    for (const [k, v] of this.pending) if (v.expiresAt < now) this.pending.delete(k);
     for (const [k, v] of this.sessions) if (v.expiresAt < now) this.sessions.delete(k);
-    while (this.pending.size >= MAX_ENTRIES) {
-      const oldest = this.pending.keys().next().value;
-      if (oldest === undefined) break;
-      this.pending.delete(oldest);
-    }
     while (this.sessions.size >= MAX_ENTRIES) {
       const oldest = this.sessions.keys().next().value;
       if (oldest === undefined) break;

@@ -21,6 +21,16 @@ interface KnownPeer {
 }
 
 const REHELLO_MS = 15_000;
+/** Far more agents than any cluster has; a token holder inventing node ids cannot grow the table past it. */
+export const MAX_KNOWN_PEERS = 64;
+/** A peer that has said nothing for this long may give its place to a newcomer that says hello to us. */
+const STALE_MS = 8 * REHELLO_MS;
+
+export interface PeerTrackerOptions {
+  maxKnown?: number;
+  /** Node ids never evicted (the committed view). */
+  pinned?: () => Iterable<string>;
+}
 
 /**
  * Which agents we have authenticated, and what went wrong with the endpoints
@@ -31,11 +41,16 @@ export class PeerTracker {
   private readonly endpoints = new Map<string, EndpointState>();
   private readonly known = new Map<string, KnownPeer>();
 
+  private readonly maxKnown: number;
+
   constructor(
     private readonly client: PeerClient,
     private readonly selfId: string,
     private readonly logger: Logger,
-  ) {}
+    private readonly options: PeerTrackerOptions = {},
+  ) {
+    this.maxKnown = options.maxKnown ?? MAX_KNOWN_PEERS;
+  }
 
   /** Say hello to every endpoint that is due; never throws. */
   async round(endpoints: PeerEndpoint[]): Promise<void> {
@@ -64,7 +79,7 @@ export class PeerTracker {
       state.error = undefined;
       state.failures = 0;
       state.nextAttemptAt = Date.now() + REHELLO_MS;
-      this.remember(session.info);
+      this.store(session.info, 'outbound');
     } catch (err) {
       if (isAgentError(err, PeerIsSelf.code)) {
         state.self = true;
@@ -81,10 +96,40 @@ export class PeerTracker {
     }
   }
 
-  /** Record a peer that proved the token (either direction). */
+  /** Record a peer that proved the token by saying hello to us. */
   remember(info: PeerInfo): void {
+    this.store(info, 'inbound');
+  }
+
+  /**
+   * The table is bounded. When it is full, a peer we reached through
+   * discovery takes the place of the stalest one not in the committed view;
+   * one that only said hello to us takes only the place of one gone stale,
+   * else it is not remembered (it is still served; it just is no candidate).
+   */
+  private store(info: PeerInfo, direction: 'inbound' | 'outbound'): void {
     if (info.nodeId === this.selfId) return;
-    this.known.set(info.nodeId, { info, at: Date.now() });
+    const now = Date.now();
+    if (!this.known.has(info.nodeId) && this.known.size >= this.maxKnown) {
+      const victim = this.stalestEvictable();
+      const evictable = victim && (direction === 'outbound' || now - victim.at > STALE_MS);
+      if (!victim || !evictable) {
+        this.logger.debug({ component: 'peers', peer: info.nodeId, name: info.name, direction }, 'peer table full: not remembered');
+        return;
+      }
+      this.known.delete(victim.info.nodeId);
+    }
+    this.known.set(info.nodeId, { info, at: now });
+  }
+
+  private stalestEvictable(): KnownPeer | undefined {
+    const pinned = new Set(this.options.pinned?.() ?? []);
+    let stalest: KnownPeer | undefined;
+    for (const k of this.known.values()) {
+      if (pinned.has(k.info.nodeId)) continue;
+      if (!stalest || k.at < stalest.at) stalest = k;
+    }
+    return stalest;
   }
 
   peers(): PeerInfo[] {

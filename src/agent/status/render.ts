@@ -1,7 +1,13 @@
+import { sanitizeDeep } from '../../util/terminal.js';
 import type { StatusReport } from './model.js';
 
-/** Pure: the human view of /status that `etcd-agent status` prints. */
-export function renderStatusText(r: StatusReport): string {
+/**
+ * Pure: the human view of /status that `etcd-agent status` prints. Every
+ * string in it is escaped first: names, reasons and errors may quote what a
+ * peer (or the network) said, and the terminal must show that, not obey it.
+ */
+export function renderStatusText(report: StatusReport): string {
+  const r = sanitizeDeep(report);
   const lines: string[] = [];
   const row = (k: string, v: string): void => {
     lines.push(`${`${k}:`.padEnd(16)}${v}`);
