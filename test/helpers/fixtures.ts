@@ -44,3 +44,8 @@ export interface TestBedOptions {
   /** Hostnames in order (default: the bed's own scheme, h1… or host1…). */
   hostnames?: string[];
 }
+
+/** Initial member `n` of a made-up view on 10.9.0.0/24 (unit tests of the CA, admission and recovery). */
+export function viewMember(n: number): { nodeId: string; name: string; address: string; peerApiPort: number; etcdPeerPort: number; etcdClientPort: number } {
+  return { nodeId: String(n).repeat(32), name: `node${n}`, address: `10.9.0.${n}`, peerApiPort: 2390, etcdPeerPort: 2380, etcdClientPort: 2379 };
+}

@@ -20,16 +20,9 @@ import {
   verifyIssuedBy,
 } from '../../src/pki/index.js';
 import { silentLogger } from '../../src/util/log.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { tempDir, viewMember } from '../helpers/fixtures.js';
 
-const member = (n: number): Candidate => ({
-  nodeId: String(n).repeat(32),
-  name: `node${n}`,
-  address: `10.9.0.${n}`,
-  peerApiPort: 2390,
-  etcdPeerPort: 2380,
-  etcdClientPort: 2379,
-});
+const member = viewMember;
 const view = [member(1), member(2)];
 const options = { clusterName: 'unit', certValidityDays: 30, caValidityDays: 365 };
 

@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { StateStore } from '../../src/agent/bootstrap/state-store.js';
 import { generateToken } from '../../src/pki/token.js';
 import { requireBuilt } from '../helpers/agents.js';
+import { BILLION_LAUGHS } from '../helpers/hostile-inputs.js';
 
 /**
  * Start-up edge cases, run through the built CLI as a process (a crash of the
@@ -110,16 +111,6 @@ const mkfifo = (path: string): void => {
   execFileSync('mkfifo', ['-m', '0600', path]);
 };
 
-const BILLION_LAUGHS = [
-  'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
-  'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]',
-  'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]',
-  'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]',
-  'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]',
-  'f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]',
-  'cluster: {name: prod, size: 3, extra: *f}',
-  '',
-].join('\n');
 
 interface Case {
   name: string;

@@ -19,6 +19,7 @@ import {
   type ValidateContext,
 } from '../../src/agent/config/index.js';
 import { canonicalIp } from '../../src/pki/ip.js';
+import { BILLION_LAUGHS } from '../helpers/hostile-inputs.js';
 
 /**
  * Config files an operator or an attacker can hand the loader, beyond wrong
@@ -77,16 +78,6 @@ function listening(t: Test, path: string): Promise<Server> {
   });
 }
 
-const BILLION_LAUGHS = [
-  'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
-  'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]',
-  'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]',
-  'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]',
-  'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]',
-  'f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]',
-  'cluster: {name: prod, size: 3, extra: *f}',
-  '',
-].join('\n');
 
 /** Lines nesting block mappings by indentation only (no flow, no "-"): only the parsed-token walk sees this depth. */
 function indentedMaps(levels: number): string {

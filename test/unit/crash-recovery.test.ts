@@ -16,19 +16,12 @@ import { CaHolder } from '../../src/agent/bootstrap/ca-holder.js';
 import { prepareEnrollment } from '../../src/agent/bootstrap/enrollment.js';
 import { StateStore } from '../../src/agent/bootstrap/state-store.js';
 import { pkiPaths } from '../../src/agent/files/pki-files.js';
-import type { Candidate } from '../../src/agent/peer/protocol.js';
 import { clientSubjectNames, createCa, createCsr, generateKeyPair, keyIdOfPublicKey, keyMatchesCertificate, nodeSubjectNames, parseCsr, verifyIssuedBy } from '../../src/pki/index.js';
 import { failpoint } from '../../src/util/failpoint.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
+import { viewMember } from '../helpers/fixtures.js';
 
-const member = (n: number): Candidate => ({
-  nodeId: String(n).repeat(32),
-  name: `node${n}`,
-  address: `10.9.0.${n}`,
-  peerApiPort: 2390,
-  etcdPeerPort: 2380,
-  etcdClientPort: 2379,
-});
+const member = viewMember;
 const view = [member(1), member(2)];
 const options = { clusterName: 'unit', certValidityDays: 30, caValidityDays: 365 };
 
