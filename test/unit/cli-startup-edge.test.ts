@@ -4,11 +4,11 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { StateStore } from '../../src/agent/bootstrap/state-store.js';
 import { generateToken } from '../../src/pki/token.js';
 import { requireBuilt } from '../helpers/agents.js';
+import { REPO } from '../helpers/fixtures.js';
 import { BILLION_LAUGHS } from '../helpers/hostile-inputs.js';
 
 /**
@@ -22,7 +22,6 @@ import { BILLION_LAUGHS } from '../helpers/hostile-inputs.js';
  * that an agent which does start (old code) collides with nobody.
  */
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(REPO, 'bin/etcd-agent.js');
 const TOKEN = generateToken();
 const ADDRESS = '127.0.103.10';
@@ -223,4 +222,25 @@ t.test('a data dir this node claimed (a formed node restarting) passes check-con
   const r = await cli(['check-config', '--config', n.config]);
   t.equal(r.code, 0, r.err);
   t.match(r.out, `config ${n.config} is valid`);
+});
+
+t.test('init over a FIFO (config or token file) refuses at once and writes nothing', async (t) => {
+  for (const which of ['config', 'token'] as const) {
+    const root = await mkdtemp(join(tmpdir(), 'ea-init-fifo-'));
+    t.teardown(() => rm(root, { recursive: true, force: true }));
+    const config = join(root, 'etc/etcd-agent/config.yaml');
+    const tokenFile = join(root, 'etc/etcd-agent/token'); // where init --token writes the token
+    await mkdir(dirname(config), { recursive: true });
+    mkfifo(which === 'config' ? config : tokenFile);
+    const before = await snapshot(root);
+    const r = await cli([
+      'init', '--root', root, '--config', config, '--cluster', 'edge', '--size', '1', `--token=${TOKEN}`,
+      '--advertise-address', ADDRESS, '--no-mdns', '--service-manager', 'process',
+    ]);
+    t.notOk(r.timedOut, `${which}: init finished within ${TIMEOUT_MS / 1000} s (it used to hang on the FIFO)`);
+    t.equal(r.code, 2, `${which}: exit 2: ${r.err.slice(0, 300)}`);
+    t.match(r.err, /FIFO/, `${which}: says what is at the path`);
+    t.ok(r.err.includes(which === 'config' ? config : tokenFile), `${which}: names the file`);
+    t.same(await snapshot(root), before, `${which}: nothing written`);
+  }
 });

@@ -1,10 +1,13 @@
 import { dirname, join, resolve } from 'node:path';
-import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
+import { writeFileAtomic } from '../../util/atomic-write.js';
+import { readSmallRegularFile } from '../config/read-file.js';
 import { AgentError } from '../../util/errors.js';
 import { trimToken } from '../../pki/token.js';
 import {
   CONFIG_INVALID,
   DEFAULT_CONFIG_PATH,
+  MAX_CONFIG_BYTES,
+  MAX_TOKEN_FILE_BYTES,
   TOKEN_FILE_NAME,
   renderConfigYaml,
   resolveConfigPath,
@@ -147,8 +150,8 @@ export async function initCommand(args: string[], io: CliIo): Promise<number> {
   const tokenText = v.token === undefined ? undefined : `${trimToken(v.token)}\n`;
 
   // Refuse before writing anything, so a refusal leaves every file as it was.
-  const existingConfig = await readFileIfExists(configPath);
-  const existingToken = tokenText === undefined ? undefined : await readFileIfExists(tokenPath);
+  const existingConfig = readExisting(configPath, MAX_CONFIG_BYTES, 'config file');
+  const existingToken = tokenText === undefined ? undefined : readExisting(tokenPath, MAX_TOKEN_FILE_BYTES, 'token file');
   if (v.force !== true) {
     // A config that sets no key (the commented-out one the packages install) holds nothing to lose.
     if (existingConfig !== undefined && existingConfig !== configText && !setsNoKeys(existingConfig)) {
@@ -174,4 +177,16 @@ export async function initCommand(args: string[], io: CliIo): Promise<number> {
       : `etcd-agent run --config ${configPath}`;
   io.stdout.write(`next: ${next}\n`);
   return 0;
+}
+
+/**
+ * What is already at a path init would write: undefined when nothing is; a
+ * usage error when it is not a small regular file (a FIFO would hang init, a
+ * directory or device can never be replaced by a config), so nothing is written.
+ */
+function readExisting(path: string, maxBytes: number, what: string): string | undefined {
+  const read = readSmallRegularFile(path, maxBytes);
+  if (read.ok) return read.content;
+  if (read.code === 'ENOENT') return undefined;
+  throw usageError(`${what} ${path} cannot be replaced: ${read.message}; nothing was written. Move it away, or give another path`);
 }
