@@ -13,7 +13,8 @@ export interface StatusSource {
  * refuses anything else) and answers from memory.
  */
 export function createStatusServer(source: StatusSource): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 1024 });
+  // Loopback only, but a local process can still hold connections open: time out idle and slow ones.
+  const app = Fastify({ logger: false, bodyLimit: 1024, connectionTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5_000 });
 
   app.get('/healthz', async (_req, reply) => {
     if (source.loopAlive()) return { status: 'ok' };
