@@ -1,12 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { PeerSet } from '../discovery/index.js';
-import { deriveHelloKey } from '../pki/index.js';
 import type { ServiceManager } from '../systemd/service-manager.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { failpoint } from '../util/failpoint.js';
 import { Waker } from '../util/sleep.js';
-import { admitHello } from './admission.js';
 import { CaRole } from './bootstrap/ca-role.js';
 import { bringUpStep } from './bootstrap/bring-up.js';
 import { caHolderOf } from './bootstrap/election.js';
@@ -23,10 +21,11 @@ import { discoverySources } from './discovery-sources.js';
 import { localClientUrl } from './files/etcd-files.js';
 import { NodeState } from './node-state.js';
 import { pkiPaths, type PkiPaths } from './files/pki-files.js';
-import { PeerClient } from './peer/client.js';
+import type { PeerClient } from './peer/client.js';
 import { enrollResponseSchema, type EnrollResponse } from './peer/protocol.js';
-import { PeerServer } from './peer/server.js';
-import { PeerTracker, candidateOf, endpointOfInfo } from './peer/tracker.js';
+import type { PeerServer } from './peer/server.js';
+import { createPeerParts } from './peer/wiring.js';
+import { candidateOf, endpointOfInfo, type PeerTracker } from './peer/tracker.js';
 import { PhaseState, type Phase } from './status/phase.js';
 import type { StatusReport } from './status/model.js';
 import { buildStatusReport } from './status/report.js';
@@ -104,29 +103,18 @@ export class Agent {
     const { state } = this;
     this.creds = await NodeCredentials.load(this.store, this.pki, this.config.node.name, Boolean(state.enrollment));
     this.peerSet = new PeerSet(discoverySources(this.config, { nodeId: this.creds.nodeId, version: this.options.version }, this.logger));
-    const helloKey = deriveHelloKey(this.config.cluster.token, this.config.cluster.name);
-    const tls = () => this.creds.tls();
-    this.client = new PeerClient({
-      clusterName: this.config.cluster.name,
-      helloKey,
-      tls,
-      selfInfo: () => state.selfInfo(),
-      localAddress: this.config.node.advertiseAddress,
-    });
-    this.tracker = new PeerTracker(this.client, this.creds.nodeId, this.logger, { pinned: () => state.committed?.view.map((m) => m.nodeId) ?? [] });
-    this.peerServer = new PeerServer(tls(), {
-      clusterName: this.config.cluster.name,
-      helloKey,
+    const peer = createPeerParts(this.config, {
+      nodeId: this.creds.nodeId,
+      tls: () => this.creds.tls(),
       selfInfo: () => state.selfInfo(),
       viewReport: () => state.viewReport(),
-      admitHello: (info, keyId, viaCa) => admitHello(info, keyId, viaCa, state.gate()),
-      peerAuthenticated: (info) => {
-        this.tracker.remember(info);
-        this.waker.wake();
-      },
-      peerRefused: (from, reason) => this.phase.refused(from, reason),
+      gate: () => state.gate(),
+      pinned: () => state.committed?.view.map((m) => m.nodeId) ?? [],
       enroll: (caller, request) => this.ca.serveEnroll(caller, state.gate(), request),
+      authenticated: () => this.waker.wake(),
+      refused: (from, reason) => this.phase.refused(from, reason),
     }, this.logger);
+    ({ client: this.client, tracker: this.tracker, server: this.peerServer } = peer);
     this.health = new HealthController(localClientUrl(this.config), () => this.creds.pki()!, () => state.enrollment!, (o) => {
       this.observation = o;
       this.phase.set('formed', o.reason);

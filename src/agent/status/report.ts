@@ -60,7 +60,8 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     members: obs?.members ?? [],
     leader: obs?.leaderId ? { id: obs.leaderId, name: memberName(obs.leaderId) } : null,
     localMemberId: obs?.localMemberId ?? formed?.memberId ?? null,
-    ready: Boolean(formed && obs?.localHealthy && input.observationFresh),
+    // The service manager knows at once when etcd is down (killed, restarting); the next health check may be seconds away.
+    ready: Boolean(formed && obs?.localHealthy && input.observationFresh && service.status.state === 'active'),
     certificates: input.certificates,
     etcdService: {
       manager: service.kind,

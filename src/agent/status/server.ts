@@ -36,8 +36,9 @@ export function createStatusServer(source: StatusSource): FastifyInstance {
   return app;
 }
 
-function readinessReason(report: StatusReport): string {
+export function readinessReason(report: StatusReport): string {
   if (report.phase !== 'formed') return `${report.phase}: ${report.reason}`;
+  if (report.etcdService.state !== 'active') return `the etcd service is ${report.etcdService.state}: ${report.etcdService.detail}`;
   const local = report.members.find((m) => m.id === report.localMemberId);
   if (!local) return 'this node is not (yet) listed as an etcd member';
   if (!local.healthy) return `local etcd member is not healthy${local.reason ? `: ${local.reason}` : ''}`;

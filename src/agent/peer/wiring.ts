@@ -1,0 +1,54 @@
+import { deriveHelloKey } from '../../pki/index.js';
+import type { Logger } from '../../util/log.js';
+import { admitHello, type GateState, type PeerCaller } from '../admission.js';
+import type { AgentConfig } from '../config/types.js';
+import { PeerClient } from './client.js';
+import type { EnrollRequest, EnrollResponse, PeerInfo, ViewReport } from './protocol.js';
+import { PeerServer, type ServerTls } from './server.js';
+import { PeerTracker } from './tracker.js';
+
+/** What the peer API needs from the node it speaks for. */
+export interface PeerSide {
+  nodeId: string;
+  tls(): ServerTls;
+  selfInfo(): PeerInfo;
+  viewReport(): ViewReport;
+  gate(): GateState;
+  /** Initial members: the peer table never evicts them. */
+  pinned(): string[];
+  enroll(caller: PeerCaller, request: EnrollRequest): Promise<EnrollResponse>;
+  authenticated(): void;
+  refused(from: string, reason: string): void;
+}
+
+/**
+ * The peer API's three parts for one node, wired to each other and to the
+ * admission gate: the client (hellos and calls out), the tracker (who we have
+ * authenticated), the server (hellos and requests in). Both directions share
+ * one hello key, derived once (scrypt: costly by design).
+ */
+export function createPeerParts(config: AgentConfig, side: PeerSide, logger: Logger): { client: PeerClient; tracker: PeerTracker; server: PeerServer } {
+  const helloKey = deriveHelloKey(config.cluster.token, config.cluster.name);
+  const client = new PeerClient({
+    clusterName: config.cluster.name,
+    helloKey,
+    tls: () => side.tls(),
+    selfInfo: () => side.selfInfo(),
+    localAddress: config.node.advertiseAddress,
+  });
+  const tracker = new PeerTracker(client, side.nodeId, logger, { pinned: () => side.pinned() });
+  const server = new PeerServer(side.tls(), {
+    clusterName: config.cluster.name,
+    helloKey,
+    selfInfo: () => side.selfInfo(),
+    viewReport: () => side.viewReport(),
+    admitHello: (info, keyId, viaCa) => admitHello(info, keyId, viaCa, side.gate()),
+    peerAuthenticated: (info) => {
+      tracker.remember(info);
+      side.authenticated();
+    },
+    peerRefused: (from, reason) => side.refused(from, reason),
+    enroll: (caller, request) => side.enroll(caller, request),
+  }, logger);
+  return { client, tracker, server };
+}

@@ -1,0 +1,60 @@
+/**
+ * Readiness from what the agent already holds: a formed node is ready only
+ * while its last health observation is fresh and healthy AND the service
+ * manager says etcd is active (it knows at once when etcd was killed; the
+ * next health check may be seconds away).
+ */
+import t from 'tap';
+import { buildStatusReport, type StatusInput } from '../../src/agent/status/report.js';
+import { readinessReason } from '../../src/agent/status/server.js';
+import type { AgentConfig } from '../../src/agent/config/types.js';
+import type { ServiceActiveState } from '../../src/systemd/service-manager.js';
+
+const config = {
+  cluster: { name: 'prod', size: 1 },
+  node: { name: 'n1', advertiseAddress: '10.0.0.11', advertiseAddressSource: 'config' },
+  peerApi: { listenAddress: '10.0.0.11', port: 2390 },
+  statusApi: { host: '127.0.0.1', port: 2391 },
+} as unknown as AgentConfig;
+
+function input(state: ServiceActiveState, over: Partial<StatusInput> = {}): StatusInput {
+  return {
+    version: '0.1.0',
+    config,
+    nodeId: 'a'.repeat(32),
+    phase: 'formed',
+    reason: 'all 1 members healthy',
+    phaseSince: '2026-12-01T00:00:00.000Z',
+    lastError: null,
+    view: undefined,
+    formed: { clusterId: 'c1', memberId: 'm1' },
+    observation: {
+      clusterId: 'c1',
+      localMemberId: 'm1',
+      leaderId: 'm1',
+      members: [{ name: 'n1', id: 'm1', peerUrls: [], clientUrls: ['https://10.0.0.11:2379'], isLearner: false, healthy: true }],
+      complete: true,
+      localHealthy: true,
+      reason: 'all 1 members healthy',
+    },
+    observationFresh: true,
+    discovery: { sources: [], problems: [] },
+    peers: [],
+    refusals: [],
+    certificates: [],
+    controllers: [],
+    service: { kind: 'systemd', status: { state, detail: `etcd is ${state}`, restarts: 0, recentLog: [] } },
+    ...over,
+  };
+}
+
+t.test('ready needs a fresh healthy observation and an active etcd service', async (t) => {
+  t.equal(buildStatusReport(input('active')).ready, true, 'active and healthy: ready');
+  for (const state of ['activating', 'failed', 'inactive', 'deactivating', 'unknown'] as const) {
+    const report = buildStatusReport(input(state));
+    t.equal(report.ready, false, `${state}: not ready, even though the last health check was healthy`);
+    t.equal(readinessReason(report), `the etcd service is ${state}: etcd is ${state}`, `${state}: the reason says so`);
+  }
+  t.equal(buildStatusReport(input('active', { observationFresh: false })).ready, false, 'a stale observation vouches for nothing');
+  t.equal(buildStatusReport(input('active', { formed: undefined, phase: 'forming' })).ready, false, 'not formed: not ready');
+});
