@@ -3,15 +3,9 @@ import { AgentError } from '../util/errors.js';
 import { ensureKey } from './bootstrap/enrollment.js';
 import type { NodeIdentity, StateStore } from './bootstrap/state-store.js';
 import { readNodePki, type NodePki, type PkiPaths } from './files/pki-files.js';
+import type { ServerTls } from './peer/server.js';
 import type { CertificateStatus } from './status/model.js';
 import { certificateStatus } from './status/report.js';
-
-export interface PresentedTls {
-  keyPem: string;
-  certPem: string;
-  /** Cluster CA once enrolled: peers' certificates chaining to it are trusted. */
-  caPem?: string;
-}
 
 /**
  * What this node is and what it shows on the wire. Its node key
@@ -72,7 +66,7 @@ export class NodeCredentials {
   }
 
   /** The certificate this node presents, as client and as server. */
-  tls(): PresentedTls {
+  tls(): ServerTls {
     if (this.nodePki) return { keyPem: this.nodePki.serverKeyPem, certPem: this.nodePki.serverCertPem, caPem: this.nodePki.caPem };
     return { keyPem: this.selfSigned.keyPem, certPem: this.selfSigned.certPem };
   }

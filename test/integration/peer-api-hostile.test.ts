@@ -5,65 +5,18 @@
  * running and no file it manages changes.
  */
 import t from 'tap';
-import { request } from 'node:https';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createEphemeralIdentity, generateToken, newNonce, type TlsIdentity } from '../../src/pki/index.js';
+import { createEphemeralIdentity, generateToken, newNonce } from '../../src/pki/index.js';
+import { peerHttps } from '../helpers/peer-https.js';
 import { NodeSet, httpGet } from '../helpers/agents.js';
 import { waitFor } from '../helpers/wait.js';
 
 const set = new NodeSet({ subnet: 43, count: 1, size: 3, token: generateToken(), cluster: 'hostile' });
 t.teardown(() => set.cleanup(process.env.KEEP_TEST_DIRS === '1'));
 
-interface Answer {
-  status: number;
-  body: { code?: string; message?: string } & Record<string, unknown>;
-}
-
-function call(
-  host: string,
-  method: string,
-  path: string,
-  body: string | undefined,
-  identity: TlsIdentity | undefined,
-  headers: Record<string, string> = { 'content-type': 'application/json' },
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host,
-        port: 2390,
-        method,
-        path,
-        agent: false,
-        rejectUnauthorized: false,
-        servername: '',
-        ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}),
-        headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
-        timeout: 5000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: Answer['body'] = {};
-          try {
-            parsed = JSON.parse(text) as Answer['body'];
-          } catch {
-            parsed = { raw: text };
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
+const call = peerHttps;
 
 function snapshot(root: string): Record<string, string> {
   const out: Record<string, string> = {};

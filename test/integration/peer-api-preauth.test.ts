@@ -5,8 +5,8 @@
  * escapes) neither get into /status nor onto the operator's terminal.
  */
 import t from 'tap';
-import { request } from 'node:https';
 import { createEphemeralIdentity, generateToken, newNonce, type TlsIdentity } from '../../src/pki/index.js';
+import { peerHttps, type PeerAnswer } from '../helpers/peer-https.js';
 import { NodeSet, cli, type TestNode } from '../helpers/agents.js';
 import { endpointOf, genuineClient } from '../helpers/peer-load.js';
 import { waitFor } from '../helpers/wait.js';
@@ -17,48 +17,9 @@ const cluster = 'preauth';
 const set = new NodeSet({ subnet: SUBNET, count: 1, size: 3, token, cluster });
 t.teardown(() => set.cleanup(process.env.KEEP_TEST_DIRS === '1'));
 
-interface Answer {
-  status: number;
-  text: string;
-  body: { code?: string; message?: string } & Record<string, unknown>;
-}
-
-function post(host: string, path: string, body: unknown, identity: TlsIdentity): Promise<Answer> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host,
-        port: 2390,
-        method: 'POST',
-        path,
-        agent: false,
-        rejectUnauthorized: false,
-        servername: '',
-        key: identity.keyPem,
-        cert: identity.certPem,
-        headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) },
-        timeout: 5000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: Answer['body'] = {};
-          try {
-            parsed = JSON.parse(text) as Answer['body'];
-          } catch {
-            parsed = { raw: text };
-          }
-          resolve({ status: res.statusCode ?? 0, text, body: parsed });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(payload);
-  });
+/** A JSON POST to the peer API with `identity`'s certificate. */
+function post(host: string, path: string, body: unknown, identity: TlsIdentity): Promise<PeerAnswer> {
+  return peerHttps(host, 'POST', path, JSON.stringify(body), identity);
 }
 
 let node: TestNode;

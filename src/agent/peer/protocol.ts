@@ -78,7 +78,6 @@ export interface EnrollResponse {
   view: View;
 }
 
-export type ViewResponse = ViewReport;
 
 /** Error body of every non-2xx answer. */
 export interface PeerErrorBody {

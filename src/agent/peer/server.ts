@@ -31,7 +31,6 @@ export interface ServerTls {
   caPem?: string;
 }
 
-export type { PeerCaller };
 
 export interface PeerServerHandlers {
   clusterName: string;
