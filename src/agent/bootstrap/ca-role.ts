@@ -29,7 +29,7 @@ export class CaRole {
       view,
       {
         clusterName: this.config.cluster.name,
-        certValidityDays: this.config.pki.certValidityDays,
+        certValidityDays: this.config.pki.certValidityMs / 86_400_000,
         caValidityDays: this.config.pki.caValidityDays,
       },
       this.logger,

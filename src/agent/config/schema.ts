@@ -10,6 +10,8 @@ export type FieldKind =
   | { type: 'secret' }
   | { type: 'path' }
   | { type: 'int'; min: number; max: number }
+  /** A duration text (src/util/duration.ts), bounds in ms; `zeroOff`: 0 is allowed and means off. */
+  | { type: 'duration'; minMs: number; maxMs: number; zeroOff?: boolean }
   | { type: 'bool' }
   | { type: 'list' }
   | { type: 'map' }
@@ -33,6 +35,9 @@ export const ENV_PREFIX = 'ETCD_AGENT_';
 export const CONFIG_PATH_ENV = 'ETCD_AGENT_CONFIG';
 
 const PORT = { type: 'int', min: 1, max: 65535 } as const;
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const DAY = 24 * 60 * MINUTE;
 
 /** `cluster.tokenFile` → `ETCD_AGENT_CLUSTER_TOKEN_FILE`; `serviceManager` → `ETCD_AGENT_SERVICE_MANAGER`. */
 export function envNameFor(path: string): string {
@@ -84,8 +89,15 @@ export const CONFIG_FIELDS: readonly FieldSpec[] = [
   field('paths.etcdctlEnvFile', { type: 'path' }, 'etcdctl environment file (default <root>/etc/etcd/etcdctl.env)'),
   field('paths.pkiDir', { type: 'path' }, 'certificate directory (default <root>/etc/etcd/pki)'),
   field('paths.unitFile', { type: 'path' }, 'etcd systemd unit (default <root>/etc/systemd/system/etcd.service)'),
-  field('pki.certValidityDays', { type: 'int', min: 1, max: 3650 }, 'node certificate validity in days (default 365)'),
+  field('pki.certValidity', { type: 'duration', minMs: 2 * MINUTE, maxMs: 3650 * DAY }, 'leaf certificate validity, renewed at 2/3 of it (default 365d, min 2m)'),
+  field('pki.certValidityDays', { type: 'int', min: 1, max: 3650 }, 'older spelling of pki.certValidity in days; set one of the two'),
   field('pki.caValidityDays', { type: 'int', min: 1, max: 36500 }, 'CA certificate validity in days (default 3650)'),
+  field('pki.expiryWarning', { type: 'duration', minMs: 0, maxMs: 3650 * DAY, zeroOff: true }, '/readyz fails this long before a certificate expires (default 7d)'),
+  field('membership.deadAfter', { type: 'duration', minMs: 10 * SECOND, maxMs: 30 * DAY }, 'a voter unreachable this long is dead and may be replaced (default 60s, min 10s)'),
+  field('membership.learnerTimeout', { type: 'duration', minMs: 10 * SECOND, maxMs: DAY }, 'a learner that does not start or catch up within this is removed (default 5m)'),
+  field('snapshots.interval', { type: 'duration', minMs: 5 * SECOND, maxMs: 30 * DAY, zeroOff: true }, 'scheduled snapshot interval (default 1h; 0 turns them off)'),
+  field('snapshots.dir', { type: 'path' }, 'where scheduled snapshots are kept (default <root>/var/lib/etcd-agent/snapshots)'),
+  field('snapshots.keep', { type: 'int', min: 1, max: 10000 }, 'how many scheduled snapshots to keep (default 24)'),
   field('serviceManager', { type: 'enum', values: SERVICE_MANAGERS }, 'how etcd is run: auto, systemd or process'),
   field('log.level', { type: 'enum', values: LOG_LEVELS }, 'log level (default info)'),
 ];

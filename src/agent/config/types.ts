@@ -65,8 +65,23 @@ export interface AgentConfig {
     unitFile: string;
   };
   pki: {
-    certValidityDays: number;
+    /** Leaf (server and admin client) certificate lifetime; renewed at 2/3 of it. */
+    certValidityMs: number;
     caValidityDays: number;
+    /** /readyz fails when a certificate expires within this (0: never). */
+    expiryWarningMs: number;
+  };
+  membership: {
+    /** A voter unreachable this long is declared dead. */
+    deadAfterMs: number;
+    /** A learner that has not started or caught up within this is removed. */
+    learnerTimeoutMs: number;
+  };
+  snapshots: {
+    /** 0: scheduled snapshots are off. */
+    intervalMs: number;
+    dir: string;
+    keep: number;
   };
   serviceManager: ServiceManagerKind;
   log: {

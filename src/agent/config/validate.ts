@@ -27,6 +27,8 @@ import {
   type SERVICE_MANAGERS,
 } from './schema.js';
 import { closest } from './suggest.js';
+import { day2Settings } from './day2-settings.js';
+import { DURATION_HELP, formatDuration, parseDuration } from '../../util/duration.js';
 import type { AgentConfig, SeedAddress } from './types.js';
 import { ETCD_CONF_KEYS } from '../../etcd/conf.js';
 
@@ -86,6 +88,8 @@ function kindDescription(f: FieldSpec): string {
   switch (k.type) {
     case 'int':
       return `an integer from ${k.min} to ${k.max}`;
+    case 'duration':
+      return `${DURATION_HELP}, from ${formatDuration(k.minMs)} to ${formatDuration(k.maxMs)}${k.zeroOff ? ', or 0 for off' : ''}`;
     case 'bool':
       return 'true or false';
     case 'enum':
@@ -199,6 +203,7 @@ export function validateRawConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, con
   // ---- types and per-key ranges
   const strings = new Map<string, string>();
   const ints = new Map<string, number>();
+  const durations = new Map<string, number>();
   const bools = new Map<string, boolean>();
   const lists = new Map<string, string[]>();
   const maps = new Map<string, Record<string, unknown>>();
@@ -228,6 +233,12 @@ export function validateRawConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, con
         if (typeof v !== 'number' || !Number.isInteger(v) || v < k.min || v > k.max) bad();
         else ints.set(f.path, v);
         break;
+      case 'duration': {
+        const ms = typeof v === 'string' ? parseDuration(v) : v === 0 ? 0 : undefined;
+        if (ms === undefined || (ms === 0 ? !k.zeroOff : ms < k.minMs || ms > k.maxMs)) bad();
+        else durations.set(f.path, ms);
+        break;
+      }
       case 'bool':
         if (typeof v !== 'boolean') bad();
         else bools.set(f.path, v);
@@ -477,14 +488,8 @@ export function validateRawConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, con
     }
   }
 
-  // ---- pki
-  const certValidityDays = ints.get('pki.certValidityDays') ?? DEFAULTS.certValidityDays;
-  const caValidityDays = ints.get('pki.caValidityDays') ?? DEFAULTS.caValidityDays;
-  if (ints.has('pki.caValidityDays') || ints.has('pki.certValidityDays')) {
-    if (caValidityDays < certValidityDays) {
-      problem('pki.caValidityDays', `${label('pki.caValidityDays')} is ${caValidityDays}, shorter than pki.certValidityDays (${certValidityDays}); allowed: at least pki.certValidityDays, at most 36500`);
-    }
-  }
+  // ---- day 2: pki, membership, snapshots (day2-settings.ts)
+  const day2 = day2Settings({ ints, durations, strings, present, problem, label, root });
 
   const serviceManager = (strings.get('serviceManager') ?? DEFAULTS.serviceManager) as ServiceManager;
   const level = (strings.get('log.level') ?? DEFAULTS.logLevel) as LogLevel;
@@ -514,7 +519,7 @@ export function validateRawConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, con
     statusApi: { host: statusHost, port: statusPort },
     etcd: { binary, clientPort, peerPort: etcdPeerPort, dataDir, extraEnv },
     paths,
-    pki: { certValidityDays, caValidityDays },
+    ...day2,
     serviceManager,
     log: { level },
   };
