@@ -78,6 +78,45 @@ export interface EnrollResponse {
   view: View;
 }
 
+/**
+ * POST /v1/join: an agent asks a member of the formed cluster to be let in.
+ * Asked again every few seconds while it waits; each ask keeps its place in
+ * the queue (`joins/<nodeId>` on a short lease), so a joiner that goes away
+ * drops out by itself.
+ * - `fresh`: a new agent (token session);
+ * - `wiped`: a formed member whose etcd data dir is empty (its cluster certificate);
+ * - `removed`: a formed member whose etcd member was removed from the cluster.
+ */
+export interface JoinRequest {
+  candidate: Candidate;
+  reason: 'fresh' | 'wiped' | 'removed';
+}
+
+export interface InitialClusterEntry {
+  name: string;
+  peerUrl: string;
+}
+
+/** What a joiner needs once the membership controller added it as a learner. */
+export interface JoinAdmission {
+  /** Hex, as etcdctl prints it. */
+  memberId: string;
+  clusterId: string;
+  /** Every member (itself included) for ETCD_INITIAL_CLUSTER with state `existing`. */
+  initialCluster: InitialClusterEntry[];
+  /** Client URLs of the other members (to watch its own promotion). */
+  clientUrls: string[];
+}
+
+export interface JoinResponse {
+  /** queued: will be added when its turn comes; spare: the cluster is full, it replaces the first member that fails. */
+  state: 'queued' | 'spare' | 'admitted' | 'refused';
+  /** In words, for the joiner's /status. */
+  reason: string;
+  admission: JoinAdmission | null;
+  /** Who signs certificates now (the joiner enrolls there once admitted). */
+  caHolder: Candidate | null;
+}
 
 /** Error body of every non-2xx answer. */
 export interface PeerErrorBody {
@@ -177,6 +216,57 @@ export const enrollResponseSchema = {
     // It ends up in etcd.conf: a word, nothing that could start a new line.
     initialClusterToken: { type: 'string', minLength: 8, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' },
     view: viewSchema,
+  },
+} as const;
+
+const memberId = { type: 'string', minLength: 1, maxLength: 16, pattern: '^[0-9a-f]+$' } as const;
+const url = { type: 'string', minLength: 8, maxLength: 256, pattern: '^https://[0-9A-Za-z.:\\[\\]-]+$' } as const;
+const reasonText = { type: 'string', maxLength: 2000, pattern: '^[^\\u0000-\\u001f\\u007f]*$' } as const;
+
+export const joinSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['candidate', 'reason'],
+  properties: {
+    candidate: candidateSchema,
+    reason: { type: 'string', enum: ['fresh', 'wiped', 'removed'] },
+  },
+} as const;
+
+export const joinResponseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['state', 'reason', 'admission', 'caHolder'],
+  properties: {
+    state: { type: 'string', enum: ['queued', 'spare', 'admitted', 'refused'] },
+    reason: reasonText,
+    admission: {
+      anyOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['memberId', 'clusterId', 'initialCluster', 'clientUrls'],
+          properties: {
+            memberId,
+            clusterId: memberId,
+            initialCluster: {
+              type: 'array',
+              minItems: 1,
+              maxItems: 16,
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['name', 'peerUrl'],
+                properties: { name: peerInfoSchema.properties.name, peerUrl: url },
+              },
+            },
+            clientUrls: { type: 'array', maxItems: 16, items: url },
+          },
+        },
+      ],
+    },
+    caHolder: { anyOf: [{ type: 'null' }, candidateSchema] },
   },
 } as const;
 
