@@ -57,6 +57,16 @@ export const ERROR_CATALOGUE = {
     action: 'Nothing on this host; if it repeats, check that the calling host runs the same etcd-agent version, since only agents should talk to the peer API port.',
     http: 400,
   },
+  EA_PEER_TOO_LARGE: {
+    meaning: 'A caller sent the peer API a body larger than the limit (64 KiB); it was refused before it was read.',
+    action: 'Nothing on this host; agents never send bodies that large, so the caller is not an etcd-agent or is broken.',
+    http: 413,
+  },
+  EA_PEER_NO_ROUTE: {
+    meaning: 'A caller asked the peer API for a route or method it does not have.',
+    action: 'Nothing on this host; if it is another agent, it runs an incompatible version — upgrade every agent to the same release.',
+    http: 404,
+  },
   EA_PEER_CLUSTER_MISMATCH: {
     meaning: 'An agent of another cluster (a different `cluster.name`) said hello to this one.',
     action: 'Give both hosts the same `cluster.name` if they belong together; otherwise take the other host out of seeds or keep the clusters on separate networks.',
