@@ -176,6 +176,10 @@ export const ERROR_CATALOGUE = {
     action: "Check the requesting agent's node name and advertised addresses.",
     http: 403,
   },
+  EA_PKI_FILE_INVALID: {
+    meaning: "A key or certificate file of this node is present but unusable (truncated, not PEM, or a certificate that is not for this node's key); the agent neither uses nor replaces it.",
+    action: 'Restore the file named in the message from a backup. A node key is never made again over an existing file: the node id is derived from it.',
+  },
   EA_PKI_MISSING: {
     meaning: 'This node enrolled earlier, but its certificates are missing or incomplete; it does not enroll again, since it may already be a member of the cluster.',
     action: "Restore the node's certificates (the directory named in the message) from a backup.",

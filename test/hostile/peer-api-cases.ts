@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 /**
  * Hostile requests to the peer API (port 2390). `body` is sent verbatim;
  * `cert: false` sends no client certificate. Every row must be answered with
@@ -87,4 +89,16 @@ export const PEER_CASES: readonly PeerCase[] = [
   { name: 'OPTIONS on the start route', method: 'OPTIONS', path: '/v1/hello/start', status: 404, code: 'EA_PEER_NO_ROUTE' },
   { name: 'DELETE on the enroll route', method: 'DELETE', path: '/v1/enroll', status: 404, code: 'EA_PEER_NO_ROUTE' },
   { name: 'TRACE', method: 'TRACE', path: '/v1/view', status: 404, code: 'EA_PEER_NO_ROUTE' },
+];
+
+/** Bytes written raw to the peer port (over TLS when `tls`); the agent must close the connection and live on. */
+export const TLS_GARBAGE_CASES: readonly { name: string; bytes: Buffer; tls: boolean }[] = [
+  { name: 'plain HTTP on the TLS port', bytes: Buffer.from('GET /v1/view HTTP/1.1\r\nHost: x\r\n\r\n'), tls: false },
+  { name: 'random bytes instead of a TLS hello', bytes: randomBytes(512), tls: false },
+  { name: 'a TLS record header claiming 16 KB, then nothing', bytes: Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00]), tls: false },
+  { name: 'an SSLv2-style hello', bytes: Buffer.from([0x80, 0x2e, 0x01, 0x00, 0x02, 0x00, 0x15, 0x00, 0x00, 0x00, 0x10]), tls: false },
+  { name: 'a garbage request line over TLS', bytes: Buffer.from('\u0000\u0001GARBAGE\r\n\r\n'), tls: true },
+  { name: 'a request with 2000 headers over TLS', bytes: Buffer.from(`GET /v1/view HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 2000 }, (_, i) => `X-H${i}: ${i}`).join('\r\n')}\r\n\r\n`), tls: true },
+  { name: 'a bad chunked body over TLS', bytes: Buffer.from('POST /v1/hello/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'), tls: true },
+  { name: 'a content-length that lies', bytes: Buffer.from('POST /v1/hello/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -5\r\n\r\n{}'), tls: true },
 ];

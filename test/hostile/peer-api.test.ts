@@ -8,13 +8,12 @@
 import t from 'tap';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { randomBytes } from 'node:crypto';
 import { createEphemeralIdentity, generateToken, newNonce } from '../../src/pki/index.js';
 import { peerHttps } from '../helpers/peer-https.js';
 import { NodeSet, httpGet } from '../helpers/agents.js';
 import { waitFor } from '../helpers/wait.js';
 import { snapshotTree, treeChanges } from './catalogue.js';
-import { PEER_CASES } from './peer-api-cases.js';
+import { PEER_CASES, TLS_GARBAGE_CASES } from './peer-api-cases.js';
 
 const set = new NodeSet({ subnet: 51, count: 1, size: 3, token: generateToken(), cluster: 'hostile' });
 t.teardown(() => set.cleanup(process.env.KEEP_TEST_DIRS === '1'));
@@ -60,17 +59,7 @@ t.test(`${PEER_CASES.length} hostile peer-API requests and TLS garbage: refused,
     });
   }
 
-  const garbage: { name: string; bytes: Buffer; tls: boolean }[] = [
-    { name: 'plain HTTP on the TLS port', bytes: Buffer.from('GET /v1/view HTTP/1.1\r\nHost: x\r\n\r\n'), tls: false },
-    { name: 'random bytes instead of a TLS hello', bytes: randomBytes(512), tls: false },
-    { name: 'a TLS record header claiming 16 KB, then nothing', bytes: Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00]), tls: false },
-    { name: 'an SSLv2-style hello', bytes: Buffer.from([0x80, 0x2e, 0x01, 0x00, 0x02, 0x00, 0x15, 0x00, 0x00, 0x00, 0x10]), tls: false },
-    { name: 'a garbage request line over TLS', bytes: Buffer.from('\u0000\u0001GARBAGE\r\n\r\n'), tls: true },
-    { name: 'a request with 2000 headers over TLS', bytes: Buffer.from(`GET /v1/view HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 2000 }, (_, i) => `X-H${i}: ${i}`).join('\r\n')}\r\n\r\n`), tls: true },
-    { name: 'a bad chunked body over TLS', bytes: Buffer.from('POST /v1/hello/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'), tls: true },
-    { name: 'a content-length that lies', bytes: Buffer.from('POST /v1/hello/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -5\r\n\r\n{}'), tls: true },
-  ];
-  for (const g of garbage) {
+  for (const g of TLS_GARBAGE_CASES) {
     await t.test(g.name, async (t) => {
       const outcome = await rawExchange(node.address, g.bytes, g.tls);
       t.match(outcome, /^closed/, `the agent closes the connection (${outcome})`);
