@@ -33,11 +33,14 @@ interface Member {
   name: string;
   learner: boolean;
 }
+/** `etcdctl member list` (simple format: ids in hex; the JSON format prints them as numbers too large for a double). */
 function members(n: TestNode): Member[] {
-  const r = set.etcdctl(n, ['member', 'list', '-w', 'json']);
+  const r = set.etcdctl(n, ['member', 'list']);
   if (r.status !== 0) throw new Error(`member list: ${r.stderr}`);
-  const parsed = JSON.parse(r.stdout) as { members: { ID: number; name?: string; isLearner?: boolean }[] };
-  return parsed.members.map((m) => ({ id: BigInt(m.ID).toString(16), name: m.name ?? '', learner: Boolean(m.isLearner) }));
+  return r.stdout.trim().split('\n').map((line) => {
+    const [id = '', , name = '', , , learner = ''] = line.split(', ');
+    return { id, name, learner: learner.trim() === 'true' };
+  });
 }
 function sizeRecord(n: TestNode): string {
   return set.etcdctl(n, ['get', '/etcd-agent/learners/size', '--print-value-only']).stdout.trim();
