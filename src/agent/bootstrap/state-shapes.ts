@@ -44,6 +44,16 @@ function list(item: Rule, max: number): Rule {
   };
 }
 
+// Both end up in etcd.conf (ETCD_INITIAL_CLUSTER): the wire schema's rules, nothing that could start a new line.
+const memberName: Rule = (v) => (typeof v === 'string' && /^[A-Za-z0-9._-]{1,63}$/.test(v) ? undefined : 'is not a member name');
+const url: Rule = (v) => (typeof v === 'string' && /^https:\/\/[0-9A-Za-z.:[\]-]{1,250}$/.test(v) ? undefined : 'is not an https URL');
+const admission = record({
+  memberId: hex(1, 16),
+  clusterId: hex(1, 16),
+  initialCluster: list(record({ name: memberName, peerUrl: url }), 16),
+  clientUrls: list(url, 16),
+});
+
 const candidate = record({ nodeId: hex(32, 32), name: text, address: text, peerApiPort: port, etcdPeerPort: port, etcdClientPort: port });
 
 export const IDENTITY_SHAPE: ShapeCheck = record({ nodeId: hex(32, 32), createdAt: text });
@@ -55,6 +65,8 @@ export const ENROLLMENT_SHAPE: ShapeCheck = record({
   caFingerprint: text,
   enrolledAt: text,
   dataDirClaimedAt: optional((v) => (typeof v === 'string' ? undefined : 'is not a string')),
+  joined: optional(admission),
 });
+export const JOIN_STATE_SHAPE: ShapeCheck = record({ clusterName: text, admission, caHolder: candidate, admittedAt: text });
 export const FORMED_SHAPE: ShapeCheck = record({ clusterName: text, clusterId: hex(1, 16), memberId: hex(1, 16), formedAt: text });
 export const HOLDER_SHAPE: ShapeCheck = record({ clusterName: text, initialClusterToken: clusterToken, createdAt: text });
