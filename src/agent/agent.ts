@@ -118,7 +118,7 @@ export class Agent {
     this.health = new HealthController(localClientUrl(this.config), () => this.creds.pki()!, () => state.enrollment!, (o) => {
       this.observation = o;
       this.phase.set('formed', o.reason);
-    });
+    }, this.config.membership.deadAfterMs);
     this.controllers = new ControllerSet([
       new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did)),
       this.health,

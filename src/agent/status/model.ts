@@ -36,6 +36,12 @@ export interface MemberStatus {
   isLearner: boolean;
   healthy: boolean;
   reason?: string;
+  /** When this node first saw it unhealthy (since then without a healthy look). */
+  unhealthySince?: string;
+  /** How long it has been unhealthy without a break (0 when healthy). */
+  unhealthyForMs?: number;
+  /** A voter unhealthy for at least membership.deadAfter: the membership controller may replace it. */
+  dead?: boolean;
 }
 
 export interface CertificateStatus {

@@ -1,4 +1,5 @@
 import { sanitizeDeep } from '../../util/terminal.js';
+import { unhealthyWords } from '../controllers/dead-members.js';
 import type { StatusReport } from './model.js';
 
 /**
@@ -32,7 +33,7 @@ export function renderStatusText(report: StatusReport): string {
         m.name || '(unstarted)',
         m.id,
         m.clientUrls[0] ?? '',
-        m.healthy ? 'yes' : `no${m.reason ? ` (${m.reason})` : ''}`,
+        m.healthy ? 'yes' : `no${m.unhealthyForMs !== undefined ? `, ${unhealthyWords(m)}` : ''}${m.reason ? ` (${m.reason})` : ''}`,
         r.leader?.id === m.id ? '*' : '',
         m.isLearner ? 'yes' : '',
       ]),
