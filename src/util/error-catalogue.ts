@@ -192,6 +192,10 @@ export const ERROR_CATALOGUE = {
     action: 'Move that data away, or set `etcd.dataDir` to an empty directory; `check-config` and `run` refuse it (exit 2) before writing anything.',
     exit: 2,
   },
+  EA_ETCD_DATA_DIR_WIPED: {
+    meaning: "This node is a member of a formed cluster but its etcd data dir holds no etcd data (disk replaced, directory emptied); etcd is not started on it, since it would crash on the raft log it lost or found a second cluster.",
+    action: 'Nothing, normally: the agent asks the cluster to remove its old member and re-add it as a learner under the same name (`etcd-agent status` shows the progress); if the data was moved away by mistake, stop the agent and put it back first.',
+  },
   EA_ETCD_UNREACHABLE: {
     meaning: 'etcd did not answer at an endpoint in time.',
     action: 'Check that etcd is running there (`etcd-agent status`, the etcd log), that the address and port are right, and that the CA and client certificate belong to this cluster.',

@@ -1,13 +1,27 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ServiceManager, ServiceSpec } from '../../systemd/service-manager.js';
 import { checkBinary } from '../../systemd/binary.js';
-import { AgentError, describeError } from '../../util/errors.js';
+import { writeFileAtomic } from '../../util/atomic-write.js';
+import { AgentError, defineError, describeError } from '../../util/errors.js';
 import { failpoint } from '../../util/failpoint.js';
 import type { StateStore, Enrollment } from '../bootstrap/state-store.js';
 import type { AgentConfig } from '../config/types.js';
+import { ASIDE_ENTRY_PREFIX, inspectDataDir } from '../files/data-dir.js';
 import { writeEtcdFiles } from '../files/etcd-files.js';
 import type { PkiPaths } from '../files/pki-files.js';
 import type { Controller } from './controller.js';
+
+/** The file whose presence lets etcd.service start on an empty data dir (see src/systemd/etcd-unit.ts). */
+export const START_EMPTY_MARKER = 'etcd-may-start-empty';
+
+export const DataDirWiped = defineError(
+  'EA_ETCD_DATA_DIR_WIPED',
+  (dir: string, found: string) =>
+    `etcd data dir ${dir} ${found}, but this node is a member of a formed cluster (disk replaced or directory wiped?); etcd is not started on it — ` +
+    'as `existing` under its old member id it would crash on the raft log it lost, as `new` it would found a second cluster. ' +
+    'The agent asks the cluster to remove its old member and re-add it under the same name; if the data was moved by mistake, stop the agent and put it back first',
+);
 
 /**
  * Keeps etcd running on the right files: writes etcd.conf and etcdctl.env,
@@ -18,6 +32,8 @@ import type { Controller } from './controller.js';
  */
 export class EtcdService {
   private enabled = false;
+  /** A new member is about to start on purpose on an empty data dir, with state `existing` (a re-added member). */
+  private emptyStartExpected = false;
 
   constructor(
     private readonly config: AgentConfig,
@@ -36,7 +52,12 @@ export class EtcdService {
     }
   }
 
-  /** Returns what it did, for the phase reason, or undefined when nothing was needed. */
+  /**
+   * Returns what it did, for the phase reason, or undefined when nothing was
+   * needed. With state `existing`, etcd is never started on a data dir that
+   * holds no etcd data (DataDirWiped), unless expectEmptyDataDir() said a
+   * re-added member starts there.
+   */
   async ensureRunning(enrollment: Enrollment, state: 'new' | 'existing'): Promise<string | undefined> {
     const confChanged = await writeEtcdFiles(this.config, enrollment, state, this.pki);
     const unit = await this.manager.install(this.spec());
@@ -44,24 +65,68 @@ export class EtcdService {
       await this.manager.enable();
       this.enabled = true;
     }
+    const data = await inspectDataDir(this.config.etcd.dataDir);
+    if (data.kind === 'data') {
+      // etcd has written its member: from now on it starts on its data alone.
+      await this.forbidEmptyStart();
+      this.emptyStartExpected = false;
+    }
     const current = this.manager.status().state;
     const running = current === 'active' || current === 'activating';
     if (running && !unit.changed && !confChanged) return undefined;
     if (state === 'new') await this.claimDataDir(enrollment);
+    else if (data.kind !== 'data' && !this.emptyStartExpected) {
+      throw DataDirWiped(this.config.etcd.dataDir, data.kind === 'absent' ? 'does not exist' : data.kind === 'empty' ? 'holds no etcd data' : 'is not a directory');
+    }
+    if (data.kind !== 'data') await this.allowEmptyStart();
     const did = `${running ? 'restarting' : 'starting'} etcd (${this.manager.kind} service manager)`;
     if (running) await this.manager.restart();
     else await this.manager.start();
     return did;
   }
 
+  /** Whether etcd's data dir holds no etcd data (absent, empty, or only lost+found and data moved aside). */
+  async dataDirEmpty(): Promise<boolean> {
+    return (await inspectDataDir(this.config.etcd.dataDir)).kind !== 'data';
+  }
+
+  /**
+   * A member re-added to the cluster (wiped or removed before) is about to
+   * start on an empty data dir with state `existing`: allow that once, until
+   * etcd has written its data.
+   */
+  expectEmptyDataDir(): void {
+    this.emptyStartExpected = true;
+  }
+
+  /** Lets etcd.service start on the empty data dir (its ConditionPathExists); the process backend ignores it. */
+  private async allowEmptyStart(): Promise<void> {
+    await writeFileAtomic(
+      this.startEmptyMarker(),
+      '# etcd-agent: etcd may start on an empty data dir (a new member starting); removed once etcd has written its data.\n',
+      { mode: 0o600 },
+    );
+  }
+
+  private async forbidEmptyStart(): Promise<void> {
+    await unlink(this.startEmptyMarker()).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  private startEmptyMarker(): string {
+    return join(this.config.paths.stateDir, START_EMPTY_MARKER);
+  }
+
   /**
    * etcd ignores the initial cluster when its data dir already holds data, so
    * starting it on someone else's data would silently join the wrong cluster.
    * The first start records that the data dir is ours; later starts trust it.
+   * (What the agent itself moved aside there, from a mount point, is not data.)
    */
   private async claimDataDir(enrollment: Enrollment): Promise<void> {
     if (enrollment.dataDirClaimedAt) return;
-    const entries = await readdir(this.config.etcd.dataDir).catch(() => [] as string[]);
+    const entries = (await readdir(this.config.etcd.dataDir).catch(() => [] as string[])).filter((e) => !e.startsWith(ASIDE_ENTRY_PREFIX));
     if (entries.length > 0) {
       throw new AgentError(
         'EA_ETCD_DATA_DIR_IN_USE',
@@ -81,6 +146,7 @@ export class EtcdService {
       dataDir: this.config.etcd.dataDir,
       workDir: this.config.paths.stateDir,
       user: 'etcd',
+      startEmptyMarker: this.startEmptyMarker(),
     };
   }
 }
