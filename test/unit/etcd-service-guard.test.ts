@@ -1,7 +1,7 @@
 /**
- * etcd is never started with state `existing` on a data dir without etcd data
- * (a wiped member), unless the agent expects a re-added member to start there;
- * and the start-empty marker that etcd.service's condition reads exists only
+ * etcd is never started with state `existing` on a claimed data dir without
+ * etcd data (a wiped member); only a member's first start (its claim) happens
+ * on an empty data dir; and the start-empty marker that etcd.service's condition reads exists only
  * while a new member is about to start on an empty data dir.
  */
 import t, { type Test } from 'tap';
@@ -101,19 +101,28 @@ t.test('a formed member with its data: started; the marker is gone', async (t) =
   t.equal(await service.dataDirEmpty(), false);
 });
 
-t.test('a re-added member starts on its empty data dir once; the marker goes once etcd wrote its data', async (t) => {
-  const { config, service, manager, marker } = await node(t);
-  service.expectEmptyDataDir();
-  t.ok(await service.ensureRunning(enrollment(true), 'existing'));
+t.test('a joining or re-added member (existing, not claimed yet) starts on its empty data dir once, claiming it', async (t) => {
+  const { config, service, manager, marker, store } = await node(t);
+  const e = enrollment(false);
+  t.ok(await service.ensureRunning(e, 'existing'));
   t.same(manager.calls, ['start']);
   t.ok(existsSync(marker), 'etcd.service may start on the empty data dir');
+  t.ok((await store.enrollment())?.dataDirClaimedAt, 'claimed');
   await writeMember(config);
-  t.equal(await service.ensureRunning(enrollment(true), 'existing'), undefined, 'running: nothing to do');
+  t.equal(await service.ensureRunning(e, 'existing'), undefined, 'running: nothing to do');
   t.notOk(existsSync(marker), 'etcd has its data: the marker is removed');
-  // Wiped again later: the expectation was used up.
+  // Wiped again later: the claim was used.
   manager.state = 'inactive';
   await rm(config.etcd.dataDir, { recursive: true });
-  await t.rejects(service.ensureRunning(enrollment(true), 'existing'), { code: 'EA_ETCD_DATA_DIR_WIPED' });
+  await t.rejects(service.ensureRunning(e, 'existing'), { code: 'EA_ETCD_DATA_DIR_WIPED' });
+  t.same(manager.calls, ['start'], 'not started again');
+});
+
+t.test('a member\'s first start never happens on data it did not create', async (t) => {
+  const { config, service, manager } = await node(t);
+  await mkdir(join(config.etcd.dataDir, 'other'), { recursive: true });
+  await t.rejects(service.ensureRunning(enrollment(false), 'existing'), { code: 'EA_ETCD_DATA_DIR_IN_USE' });
+  t.same(manager.calls, []);
 });
 
 t.test('bootstrap (state new): the claim and the marker come before the first start', async (t) => {

@@ -32,8 +32,6 @@ export const DataDirWiped = defineError(
  */
 export class EtcdService {
   private enabled = false;
-  /** A new member is about to start on purpose on an empty data dir, with state `existing` (a re-added member). */
-  private emptyStartExpected = false;
 
   constructor(
     private readonly config: AgentConfig,
@@ -54,9 +52,11 @@ export class EtcdService {
 
   /**
    * Returns what it did, for the phase reason, or undefined when nothing was
-   * needed. With state `existing`, etcd is never started on a data dir that
-   * holds no etcd data (DataDirWiped), unless expectEmptyDataDir() said a
-   * re-added member starts there.
+   * needed. etcd starts on an empty data dir only for the first start of a
+   * member, when the agent claims the dir (a new cluster's member, a joiner, a
+   * re-added member whose claim was reset); a claimed data dir found without
+   * etcd data under state `existing` was wiped, and etcd is not started on it
+   * (DataDirWiped).
    */
   async ensureRunning(enrollment: Enrollment, state: 'new' | 'existing'): Promise<string | undefined> {
     const confChanged = await writeEtcdFiles(this.config, enrollment, state, this.pki);
@@ -66,16 +66,13 @@ export class EtcdService {
       this.enabled = true;
     }
     const data = await inspectDataDir(this.config.etcd.dataDir);
-    if (data.kind === 'data') {
-      // etcd has written its member: from now on it starts on its data alone.
-      await this.forbidEmptyStart();
-      this.emptyStartExpected = false;
-    }
+    // etcd has written its member: from now on it starts on its data alone.
+    if (data.kind === 'data') await this.forbidEmptyStart();
     const current = this.manager.status().state;
     const running = current === 'active' || current === 'activating';
     if (running && !unit.changed && !confChanged) return undefined;
-    if (state === 'new') await this.claimDataDir(enrollment);
-    else if (data.kind !== 'data' && !this.emptyStartExpected) {
+    if (state === 'new' || (!enrollment.dataDirClaimedAt && data.kind !== 'data')) await this.claimDataDir(enrollment);
+    else if (data.kind !== 'data') {
       throw DataDirWiped(this.config.etcd.dataDir, data.kind === 'absent' ? 'does not exist' : data.kind === 'empty' ? 'holds no etcd data' : 'is not a directory');
     }
     if (data.kind !== 'data') await this.allowEmptyStart();
@@ -88,15 +85,6 @@ export class EtcdService {
   /** Whether etcd's data dir holds no etcd data (absent, empty, or only lost+found and data moved aside). */
   async dataDirEmpty(): Promise<boolean> {
     return (await inspectDataDir(this.config.etcd.dataDir)).kind !== 'data';
-  }
-
-  /**
-   * A member re-added to the cluster (wiped or removed before) is about to
-   * start on an empty data dir with state `existing`: allow that once, until
-   * etcd has written its data.
-   */
-  expectEmptyDataDir(): void {
-    this.emptyStartExpected = true;
   }
 
   /** Lets etcd.service start on the empty data dir (its ConditionPathExists); the process backend ignores it. */
