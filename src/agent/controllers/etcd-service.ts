@@ -7,7 +7,7 @@ import { AgentError, defineError, describeError } from '../../util/errors.js';
 import { failpoint } from '../../util/failpoint.js';
 import type { StateStore, Enrollment } from '../bootstrap/state-store.js';
 import type { AgentConfig } from '../config/types.js';
-import { ASIDE_ENTRY_PREFIX, inspectDataDir } from '../files/data-dir.js';
+import { ASIDE_ENTRY_PREFIX, CLAIM_FILE, inspectDataDir, moveDataDirAside, readDataDirClaim, writeDataDirClaim } from '../files/data-dir.js';
 import { writeEtcdFiles } from '../files/etcd-files.js';
 import type { PkiPaths } from '../files/pki-files.js';
 import type { Controller } from './controller.js';
@@ -32,6 +32,7 @@ export const DataDirWiped = defineError(
  */
 export class EtcdService {
   private enabled = false;
+  private claimFileChecked = false;
 
   constructor(
     private readonly config: AgentConfig,
@@ -66,17 +67,25 @@ export class EtcdService {
       this.enabled = true;
     }
     const data = await inspectDataDir(this.config.etcd.dataDir);
-    // etcd has written its member: from now on it starts on its data alone.
-    if (data.kind === 'data') await this.forbidEmptyStart();
+    if (data.kind === 'data') {
+      // etcd has written its member: from now on it starts on its data alone.
+      await this.forbidEmptyStart();
+      if (enrollment.dataDirClaimedAt && !this.claimFileChecked) await this.ensureClaimFile(enrollment);
+    }
     const current = this.manager.status().state;
     const running = current === 'active' || current === 'activating';
     if (running && !unit.changed && !confChanged) return undefined;
-    if (state === 'new' || (!enrollment.dataDirClaimedAt && data.kind !== 'data')) await this.claimDataDir(enrollment);
+    let aside: string | undefined;
+    if (state === 'new' || (!enrollment.dataDirClaimedAt && data.kind !== 'data')) {
+      aside = await this.claimDataDir(enrollment, state);
+      // A data dir made anew after its old one was moved aside needs its owner and mode again (systemd backend).
+      if (aside) await this.manager.install(this.spec());
+    }
     else if (data.kind !== 'data') {
       throw DataDirWiped(this.config.etcd.dataDir, data.kind === 'absent' ? 'does not exist' : data.kind === 'empty' ? 'holds no etcd data' : 'is not a directory');
     }
-    if (data.kind !== 'data') await this.allowEmptyStart();
-    const did = `${running ? 'restarting' : 'starting'} etcd (${this.manager.kind} service manager)`;
+    if (data.kind !== 'data' || aside) await this.allowEmptyStart();
+    const did = `${aside ? `moved this node's earlier etcd data aside to ${aside}; ` : ''}${running ? 'restarting' : 'starting'} etcd (${this.manager.kind} service manager)`;
     if (running) await this.manager.restart();
     else await this.manager.start();
     return did;
@@ -109,21 +118,50 @@ export class EtcdService {
   /**
    * etcd ignores the initial cluster when its data dir already holds data, so
    * starting it on someone else's data would silently join the wrong cluster.
-   * The first start records that the data dir is ours; later starts trust it.
-   * (What the agent itself moved aside there, from a mount point, is not data.)
+   * The first start records that the data dir is ours (in the state dir, and
+   * in the data dir itself); later starts trust it. What the agent itself put
+   * there (its claim, data moved aside from a mount point) is not data.
+   *
+   * A member that joins an existing cluster (state `existing`: a joiner, a
+   * reinstalled host) and finds data that this node name claimed for this
+   * cluster before — its state dir was lost — moves that data aside (never
+   * deletes it): the cluster re-admitted it as a new member, and etcd would
+   * otherwise run the old member's data. A new cluster's member never does:
+   * old data there is refused, as any other. Returns where the data went.
    */
-  private async claimDataDir(enrollment: Enrollment): Promise<void> {
-    if (enrollment.dataDirClaimedAt) return;
-    const entries = (await readdir(this.config.etcd.dataDir).catch(() => [] as string[])).filter((e) => !e.startsWith(ASIDE_ENTRY_PREFIX));
+  private async claimDataDir(enrollment: Enrollment, state: 'new' | 'existing'): Promise<string | undefined> {
+    if (enrollment.dataDirClaimedAt) return undefined;
+    const dir = this.config.etcd.dataDir;
+    const entries = (await readdir(dir).catch(() => [] as string[])).filter((e) => !e.startsWith(ASIDE_ENTRY_PREFIX) && e !== CLAIM_FILE);
+    let aside: string | undefined;
     if (entries.length > 0) {
-      throw new AgentError(
-        'EA_ETCD_DATA_DIR_IN_USE',
-        `etcd data dir ${this.config.etcd.dataDir} already holds data this agent did not create; move it away or set etcd.dataDir to an empty directory`,
-      );
+      const earlier = await readDataDirClaim(dir);
+      const ours = earlier?.cluster === this.config.cluster.name && earlier.name === this.config.node.name;
+      if (state === 'existing' && ours) {
+        aside = await moveDataDirAside(dir, 'earlier-member');
+      } else {
+        throw new AgentError(
+          'EA_ETCD_DATA_DIR_IN_USE',
+          `etcd data dir ${dir} already holds data this agent did not create; move it away or set etcd.dataDir to an empty directory`,
+        );
+      }
     }
-    enrollment.dataDirClaimedAt = new Date().toISOString();
+    const claimedAt = new Date().toISOString();
+    await writeDataDirClaim(dir, { cluster: this.config.cluster.name, name: this.config.node.name, claimedAt });
+    enrollment.dataDirClaimedAt = claimedAt;
     await this.store.saveEnrollment(enrollment);
     failpoint('data-dir-claimed');
+    this.claimFileChecked = true;
+    return aside;
+  }
+
+  /** A member claimed before the claim file existed gets one (once per run). */
+  private async ensureClaimFile(enrollment: Enrollment): Promise<void> {
+    const dir = this.config.etcd.dataDir;
+    if (!(await readDataDirClaim(dir))) {
+      await writeDataDirClaim(dir, { cluster: this.config.cluster.name, name: this.config.node.name, claimedAt: enrollment.dataDirClaimedAt ?? new Date().toISOString() });
+    }
+    this.claimFileChecked = true;
   }
 
   private spec(): ServiceSpec {

@@ -10,7 +10,7 @@
  */
 import { mkdir, readdir, rename, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { syncDir } from '../../util/atomic-write.js';
+import { readFileIfExists, syncDir, writeFileAtomic } from '../../util/atomic-write.js';
 
 export type DataDirState =
   | { kind: 'absent' }
@@ -23,9 +23,47 @@ export type DataDirState =
 /** Entries moved aside inside the data dir itself (when it is a mount point) start with this. */
 export const ASIDE_ENTRY_PREFIX = 'etcd-agent-aside-';
 
-/** Entries that hold no etcd data of anyone: a fresh filesystem's lost+found, data we moved aside. */
+/**
+ * The agent's claim, inside the data dir itself: which cluster and node name
+ * this data belongs to. etcd ignores the file (it warns about an unknown
+ * entry). It is what lets a reinstalled agent whose state dir was lost tell
+ * its own earlier data (moved aside when the cluster re-admits it) from data
+ * it never made (refused, as always).
+ */
+export const CLAIM_FILE = 'etcd-agent-claim.json';
+
+export interface DataDirClaim {
+  cluster: string;
+  name: string;
+  claimedAt: string;
+}
+
+/** Entries that hold no etcd data of anyone: a fresh filesystem's lost+found, data we moved aside, our claim. */
 export function isInertEntry(name: string): boolean {
-  return name === 'lost+found' || name.startsWith(ASIDE_ENTRY_PREFIX);
+  return name === 'lost+found' || name === CLAIM_FILE || name.startsWith(ASIDE_ENTRY_PREFIX);
+}
+
+export async function writeDataDirClaim(dir: string, claim: DataDirClaim): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(join(dir, CLAIM_FILE), `${JSON.stringify(claim, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** The claim in the data dir, or undefined when there is none or it is unreadable (then the data is not known to be ours). */
+export async function readDataDirClaim(dir: string): Promise<DataDirClaim | undefined> {
+  let text: string | undefined;
+  try {
+    text = await readFileIfExists(join(dir, CLAIM_FILE));
+  } catch {
+    return undefined;
+  }
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<DataDirClaim>;
+    if (typeof v.cluster !== 'string' || typeof v.name !== 'string' || typeof v.claimedAt !== 'string') return undefined;
+    return { cluster: v.cluster, name: v.name, claimedAt: v.claimedAt };
+  } catch {
+    return undefined;
+  }
 }
 
 export async function inspectDataDir(dir: string): Promise<DataDirState> {
