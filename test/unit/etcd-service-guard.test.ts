@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { StateStore, type Enrollment } from '../../src/agent/bootstrap/state-store.js';
 import { validateRawConfig, type AgentConfig } from '../../src/agent/config/index.js';
 import { EtcdService, START_EMPTY_MARKER } from '../../src/agent/controllers/etcd-service.js';
+import { CLAIM_FILE, readDataDirClaim, writeDataDirClaim } from '../../src/agent/files/data-dir.js';
 import { pkiPaths } from '../../src/agent/files/pki-files.js';
 import { generateToken } from '../../src/pki/token.js';
 import type { ServiceManager, ServiceSpec, ServiceStatus } from '../../src/systemd/service-manager.js';
@@ -136,4 +137,26 @@ t.test('bootstrap (state new): the claim and the marker come before the first st
   await writeMember(config);
   await service.ensureRunning(e, 'new');
   t.notOk(existsSync(marker), 'gone once etcd has written its data');
+});
+
+t.test('the claim is written into the data dir too; a formed member without one gets it', async (t) => {
+  const { config, service } = await node(t);
+  await service.ensureRunning(enrollment(false), 'new');
+  t.match(await readDataDirClaim(config.etcd.dataDir), { cluster: 'prod', name: 'n1' }, 'claimed at the first start');
+
+  const other = await node(t);
+  await writeMember(other.config);
+  t.equal(await readDataDirClaim(other.config.etcd.dataDir), undefined);
+  await other.service.ensureRunning(enrollment(true), 'existing');
+  t.match(await readDataDirClaim(other.config.etcd.dataDir), { cluster: 'prod', name: 'n1' }, 'written for a member claimed before the file existed');
+});
+
+t.test('a new cluster\'s member refuses even this node\'s own earlier data (only a re-admitted member moves it aside)', async (t) => {
+  const { config, service, manager } = await node(t);
+  await writeMember(config);
+  await writeDataDirClaim(config.etcd.dataDir, { cluster: 'prod', name: 'n1', claimedAt: '2024-01-01T00:00:00.000Z' });
+  await t.rejects(service.ensureRunning(enrollment(false), 'new'), { code: 'EA_ETCD_DATA_DIR_IN_USE' });
+  t.same(manager.calls, []);
+  t.ok(existsSync(join(config.etcd.dataDir, 'member', 'wal', '0.wal')), 'the data is left where it is');
+  t.ok(existsSync(join(config.etcd.dataDir, CLAIM_FILE)));
 });
