@@ -133,6 +133,10 @@ export const ERROR_CATALOGUE = {
     meaning: 'The CA holder answered for other initial members or another cluster name than this node agreed on.',
     action: 'Nothing: the agent retries; if it keeps failing, compare `etcd-agent status` (cluster name, initial members) on both hosts.',
   },
+  EA_JOIN_OTHER_CLUSTER: {
+    meaning: 'A member being re-added to its cluster (wiped data dir, removed member) was admitted by an agent of another cluster (another cluster id); the admission is not used and nothing is started.',
+    action: 'Make sure every host of this cluster has the same `cluster.name` and join token and that the seeds list only this cluster\'s hosts; the agent keeps asking its own cluster.',
+  },
   EA_STATE_CORRUPT: {
     meaning: "A file in the agent's state directory cannot be read or parsed; the agent left it untouched.",
     action: 'Restore the file from a backup, or move it away to let the agent redo the step it records.',

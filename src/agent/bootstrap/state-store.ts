@@ -4,7 +4,7 @@ import { defineError } from '../../util/errors.js';
 import { keyMatchesCertificate } from '../../pki/index.js';
 import { readFileIfExists, syncDir, writeFileAtomic } from '../../util/atomic-write.js';
 import { failpoint } from '../../util/failpoint.js';
-import type { View } from '../peer/protocol.js';
+import type { JoinAdmission, View } from '../peer/protocol.js';
 
 export interface NodeIdentity {
   nodeId: string;
@@ -35,6 +35,25 @@ export interface FormedMarker {
   clusterId: string;
   memberId: string;
   formedAt: string;
+}
+
+export type RejoinReason = 'wiped' | 'removed';
+
+/**
+ * A formed member that must be re-added to its cluster (join/rejoin.ts):
+ * written when the reason is found, completed with the admission, removed
+ * once the admission is applied to the enrollment and the formed marker.
+ */
+export interface RejoinRecord {
+  reason: RejoinReason;
+  /** What was found, in words. */
+  detail: string;
+  since: string;
+  oldMemberId: string;
+  /** Where the old member's data went (renamed, never deleted). */
+  aside?: string;
+  admission?: JoinAdmission;
+  admittedBy?: string;
 }
 
 /** The CA holder's own record of what it hands out. */
@@ -109,6 +128,13 @@ export class StateStore {
   }
   saveFormed(f: FormedMarker): Promise<void> {
     return this.write('formed.json', f);
+  }
+
+  rejoin(): Promise<RejoinRecord | undefined> {
+    return this.read<RejoinRecord>('rejoin.json');
+  }
+  saveRejoin(r: RejoinRecord): Promise<void> {
+    return this.write('rejoin.json', r);
   }
 
   holder(): Promise<HolderRecord | undefined> {
