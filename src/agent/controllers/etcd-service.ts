@@ -76,7 +76,8 @@ export class EtcdService {
     const running = current === 'active' || current === 'activating';
     if (running && !unit.changed && !confChanged) return undefined;
     let aside: string | undefined;
-    if (state === 'new' || (!enrollment.dataDirClaimedAt && data.kind !== 'data')) {
+    // A member's first start (a new cluster's, a joiner's, a re-added one's) claims the data dir.
+    if (state === 'new' || (!enrollment.dataDirClaimedAt && (enrollment.joined !== undefined || data.kind !== 'data'))) {
       aside = await this.claimDataDir(enrollment, state);
       // A data dir made anew after its old one was moved aside needs its owner and mode again (systemd backend).
       if (aside) await this.manager.install(this.spec());

@@ -2,7 +2,6 @@ import type { Enrollment } from '../bootstrap/state-store.js';
 import type { NodePki } from '../files/pki-files.js';
 import { observeCluster, type ClusterObservation } from './cluster-health.js';
 import type { Controller } from './controller.js';
-import { UnhealthyTracker } from './dead-members.js';
 
 export const HEALTH_INTERVAL_MS = 5000;
 
@@ -16,17 +15,15 @@ export class HealthController implements Controller {
   readonly intervalMs = HEALTH_INTERVAL_MS;
   private last: ClusterObservation | undefined;
   private lastAt = 0;
-  private readonly unhealthy: UnhealthyTracker;
 
   constructor(
     private readonly localUrl: string,
     private readonly pki: () => NodePki,
     private readonly enrollment: () => Enrollment,
     private readonly observed: (o: ClusterObservation) => void,
-    deadAfterMs: number,
-  ) {
-    this.unhealthy = new UnhealthyTracker(deadAfterMs);
-  }
+    /** Other members' client URLs: a learner's own etcd does not list members. */
+    private readonly fallbackUrls: () => string[] = () => [],
+  ) {}
 
   async reconcile(): Promise<void> {
     this.observed(await this.observe(false));
@@ -39,9 +36,8 @@ export class HealthController implements Controller {
       this.localUrl,
       { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem },
       forming ? this.enrollment().view : undefined,
+      this.fallbackUrls(),
     );
-    // An observation that could not list the members says nothing about them: the unhealthy clocks keep running.
-    if (observation.members.length > 0) observation.members = this.unhealthy.annotate(observation.members);
     this.last = observation;
     this.lastAt = Date.now();
     return observation;

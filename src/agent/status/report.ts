@@ -1,10 +1,11 @@
 import { certificateInfo } from '../../pki/index.js';
 import type { ServiceStatus } from '../../systemd/service-manager.js';
 import type { ClusterObservation } from '../controllers/cluster-health.js';
+import { isDead } from '../controllers/dead-members.js';
 import type { AgentConfig } from '../config/types.js';
 import { caHolderOf } from '../bootstrap/election.js';
-import type { View } from '../peer/protocol.js';
-import type { CertificateStatus, ControllerStatus, PeerStatus, Phase, StatusReport } from './model.js';
+import type { Candidate, View } from '../peer/protocol.js';
+import type { CertificateStatus, ControllerStatus, MembershipStatus, PeerStatus, Phase, StatusReport } from './model.js';
 
 /** Everything /status is made of, as plain data the agent already holds. */
 export interface StatusInput {
@@ -26,12 +27,25 @@ export interface StatusInput {
   certificates: CertificateStatus[];
   controllers: ControllerStatus[];
   service: { kind: string; status: ServiceStatus };
+  /** Who signs certificates when this node has no view of its own (it joined later). */
+  caHolder?: Candidate | undefined;
+  membership?: MembershipStatus | null;
+  /** Since when each member (by id) has been seen unhealthy. */
+  unhealthySince?: ReadonlyMap<string, number>;
+  now?: number;
 }
 
 /** Pure: the /status document. */
 export function buildStatusReport(input: StatusInput): StatusReport {
   const { config, view, observation: obs, formed, service } = input;
-  const holder = view ? caHolderOf(view) : undefined;
+  const holder = view ? caHolderOf(view) : input.caHolder;
+  const now = input.now ?? Date.now();
+  const members = (obs?.members ?? []).map((m) => {
+    const since = m.healthy ? undefined : input.unhealthySince?.get(m.id);
+    if (since === undefined) return m;
+    const unhealthyForMs = Math.max(0, now - since);
+    return { ...m, unhealthySince: new Date(since).toISOString(), unhealthyForMs, dead: isDead(m, unhealthyForMs, config.membership.deadAfterMs) };
+  });
   const memberName = (id: string): string => obs?.members.find((m) => m.id === id)?.name ?? '';
   return {
     version: input.version,
@@ -57,7 +71,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     discovery: input.discovery,
     peers: input.peers,
     refusals: [...input.refusals],
-    members: obs?.members ?? [],
+    members,
     leader: obs?.leaderId ? { id: obs.leaderId, name: memberName(obs.leaderId) } : null,
     localMemberId: obs?.localMemberId ?? formed?.memberId ?? null,
     // The service manager knows at once when etcd is down (killed, restarting); the next health check may be seconds away.
@@ -72,6 +86,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       recentLog: service.status.recentLog.slice(-10),
     },
     controllers: input.controllers,
+    membership: input.membership ?? null,
     lastError: input.lastError,
   };
 }
