@@ -4,7 +4,9 @@
  * none (why).
  */
 import t from 'tap';
-import { deadVoters, nameConflict, planRepair, quorumOf, removalGuard, type RepairInput, type RepairMember, type WaitingJoiner } from '../../src/agent/controllers/repair-rules.js';
+import { planMembership, peerUrlOf, type PlanInput, type PlanMember } from '../../src/agent/controllers/membership-plan.js';
+import { deadVoters, nameConflict, planRepair, quorumOf, removalGuard, repairRule, type RepairInput, type RepairMember, type WaitingJoiner } from '../../src/agent/controllers/repair-rules.js';
+import type { CandidateRecord, JoinRecord } from '../../src/etcd/records.js';
 
 const S = 1000;
 const DEAD_AFTER = 60 * S;
@@ -91,4 +93,49 @@ t.test('helpers', async (t) => {
   t.match(conflict, /the name "n2" belongs to healthy member m2/, 'names the member holding the name');
   t.equal(nameConflict({ name: 'n2', nodeId: 'j9' }, [up(1), down(2, S)]), undefined, 'an unhealthy member\'s name may be taken over');
   t.equal(nameConflict({ name: 'n7', nodeId: 'j9' }, [up(1), up(2)]), undefined);
+});
+
+/**
+ * The repair rule in front of the membership planner's join rules (what the
+ * controller runs): a host dies with a spare waiting → remove it, then the
+ * join rules add the spare; a reinstalled host replaces its old member at
+ * once; a pending learner is handled by the join rules first.
+ */
+t.test('repairRule in front of planMembership', async (t) => {
+  const NOW = Date.parse('2030-01-01T00:10:00Z');
+  const cand = (n: number): CandidateRecord => ({ nodeId: n.toString(16).padStart(32, '0'), name: `n${n}`, address: `127.0.65.${10 + n}`, peerApiPort: 2390, etcdPeerPort: 2380, etcdClientPort: 2379 });
+  const voter = (n: number, healthy = true): PlanMember => ({ id: `a${n}`, name: `n${n}`, peerUrls: [peerUrlOf(cand(n))], isLearner: false, healthy });
+  const join = (n: number, reason: JoinRecord['reason'] = 'fresh', sinceMs = 60_000): JoinRecord => ({ candidate: cand(n), reason, since: new Date(NOW - sinceMs).toISOString() });
+  const plan = (o: Partial<PlanInput>, unhealthy: Record<string, number>) => {
+    const rule = repairRule({ unhealthySince: () => new Map(Object.entries(unhealthy).map(([id, ms]) => [id, NOW - ms])), localMemberId: () => 'a1', deadAfterMs: DEAD_AFTER });
+    return planMembership({ now: NOW, wantedSize: 3, members: [voter(1), voter(2), voter(3)], learners: [], joins: [], admitted: [], learnerTimeoutMs: 300_000, protectedIds: ['a1'], ...o }, [rule]).action;
+  };
+
+  let a = plan({ members: [voter(1), voter(2), voter(3, false)], joins: [join(4)] }, { a3: DEAD_AFTER });
+  t.match(a, { kind: 'remove-voter', memberId: 'a3', name: 'n3' }, `dead + spare: the dead voter is removed (${a.reason})`);
+  a = plan({ members: [voter(1), voter(2)], joins: [join(4)] }, {});
+  t.match(a, { kind: 'add-learner', peerUrl: peerUrlOf(cand(4)) }, 'then the join rules add the spare');
+  a = plan({ members: [voter(1), voter(2), voter(3, false)], joins: [join(4)] }, { a3: DEAD_AFTER - 1 });
+  t.match(a, { kind: 'none' }, 'not before deadAfter: the spare waits');
+  a = plan({ members: [voter(1), voter(2), voter(3, false)] }, { a3: 10 * DEAD_AFTER });
+  t.match(a, { kind: 'none' }, 'no replacement waiting: nothing removed');
+
+  a = plan({ members: [voter(1), voter(2), voter(3, false)], joins: [{ ...join(3), candidate: { ...cand(3), nodeId: 'f'.repeat(32) } }] }, { a3: 1000 });
+  t.match(a, { kind: 'remove-voter', memberId: 'a3' }, 'a reinstalled host (new key, same name) replaces its old member at once');
+  a = plan({ members: [voter(1), voter(2), voter(3, false)], joins: [join(3, 'wiped')] }, { a3: 0 });
+  t.match(a, { kind: 'remove-voter', memberId: 'a3' }, 'a wiped member is replaced at once');
+  a = plan({ members: [voter(1), voter(2), voter(3)], joins: [{ ...join(3), candidate: { ...cand(3), nodeId: 'f'.repeat(32) } }] }, {});
+  t.match(a, { kind: 'none' }, 'a joiner with a healthy member\'s name changes nothing');
+
+  const learner4: PlanMember = { id: 'a4', name: 'n4', peerUrls: [peerUrlOf(cand(4))], isLearner: true, healthy: true };
+  a = plan({
+    wantedSize: 4,
+    members: [voter(1), voter(2), voter(3, false), learner4],
+    learners: [{ memberId: 'a4', since: NOW - 10_000, progressAt: NOW - 10_000, started: true, caughtUp: true, detail: 'caught up' }],
+    admitted: [{ candidate: cand(4), memberId: 'a4', admittedAt: new Date(NOW - 10_000).toISOString(), reason: 'fresh' }],
+    joins: [join(5)],
+  }, { a3: 10 * DEAD_AFTER });
+  t.match(a, { kind: 'promote', memberId: 'a4' }, 'a pending learner is promoted first (one change at a time)');
+  a = plan({ members: [voter(1), voter(2, false), voter(3, false)], joins: [join(4)] }, { a2: DEAD_AFTER, a3: DEAD_AFTER });
+  t.match(a, { kind: 'none', reason: /quorum/ }, 'the quorum guard holds');
 });

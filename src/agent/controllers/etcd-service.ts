@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { ServiceManager, ServiceSpec } from '../../systemd/service-manager.js';
 import { checkBinary } from '../../systemd/binary.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
-import { AgentError, defineError, describeError } from '../../util/errors.js';
+import { AgentError, defineError, describeError, isAgentError } from '../../util/errors.js';
 import { failpoint } from '../../util/failpoint.js';
 import type { StateStore, Enrollment } from '../bootstrap/state-store.js';
 import type { AgentConfig } from '../config/types.js';
@@ -92,6 +92,15 @@ export class EtcdService {
     return did;
   }
 
+  /**
+   * Stops an etcd this node ran before its agent state was lost (systemd
+   * keeps the unit enabled, and starts it at boot on the old data).
+   */
+  async stopEarlier(): Promise<void> {
+    await this.manager.install(this.spec());
+    await this.manager.stop();
+  }
+
   /** Whether etcd's data dir holds no etcd data (absent, empty, or only lost+found and data moved aside). */
   async dataDirEmpty(): Promise<boolean> {
     return (await inspectDataDir(this.config.etcd.dataDir)).kind !== 'data';
@@ -178,7 +187,11 @@ export class EtcdService {
   }
 }
 
-/** The service controller: after formation, etcd keeps running from `existing` files. */
+/**
+ * The service controller: after formation, etcd keeps running from `existing`
+ * files. A wiped data dir is handed to `wiped` (the re-add flow) instead of
+ * failing every tick.
+ */
 export class ServiceController implements Controller {
   readonly name = 'service';
   readonly intervalMs = 0; // every tick: a crashed etcd is restarted at once
@@ -187,10 +200,17 @@ export class ServiceController implements Controller {
     private readonly service: EtcdService,
     private readonly enrollment: () => Enrollment,
     private readonly acted: (what: string) => void,
+    private readonly wiped?: (detail: string) => Promise<void>,
   ) {}
 
   async reconcile(): Promise<void> {
-    const did = await this.service.ensureRunning(this.enrollment(), 'existing');
+    let did: string | undefined;
+    try {
+      did = await this.service.ensureRunning(this.enrollment(), 'existing');
+    } catch (err) {
+      if (!this.wiped || !isAgentError(err, DataDirWiped.code)) throw err;
+      return this.wiped(err.message);
+    }
     if (did) this.acted(did);
   }
 }

@@ -25,6 +25,7 @@
  *    With room (voters < wanted), the joiner is simply added (not a repair).
  */
 import { formatDuration } from '../../util/duration.js';
+import type { PlanAction, PlanRule } from './membership-plan.js';
 
 export interface RepairMember {
   /** Hex member id. */
@@ -61,8 +62,11 @@ export type RemovalWhy = 'dead' | 'same-name';
 export type RepairDecision =
   /** Nothing for the repair rules to do: the planner goes on with its own rules. */
   | { kind: 'none'; reason: string }
-  /** A removal is wanted but a guard holds it back; the planner must not add anyone for this joiner either. */
-  | { kind: 'blocked'; reason: string; replacement: string }
+  /**
+   * A removal is wanted but held back: by a pending learner (the join rules
+   * deal with that learner first), or by a guard (quorum, the local member).
+   */
+  | { kind: 'blocked'; by: 'learner' | 'guard'; reason: string; replacement: string }
   | { kind: 'remove'; memberId: string; name: string; why: RemovalWhy; replacement: string; reason: string };
 
 export function quorumOf(voters: number): number {
@@ -123,10 +127,10 @@ export function planRepair(input: RepairInput): RepairDecision {
     const old = members.find((m) => m.name === joiner.name);
     if (!old || old.healthy) continue; // no old member, or a refused claim: not a repair
     if (learner && learner.id !== old.id) {
-      return { kind: 'blocked', replacement: joiner.nodeId, reason: `${joiner.name} waits to replace its old member ${old.id}, but learner ${label(learner)} is pending` };
+      return { kind: 'blocked', by: 'learner', replacement: joiner.nodeId, reason: `${joiner.name} waits to replace its old member ${old.id}, but learner ${label(learner)} is pending` };
     }
     const guard = removalGuard(members, old, input.localMemberId);
-    if (guard) return { kind: 'blocked', replacement: joiner.nodeId, reason: `${joiner.name} waits to replace its old member ${old.id}: ${guard}` };
+    if (guard) return { kind: 'blocked', by: 'guard', replacement: joiner.nodeId, reason: `${joiner.name} waits to replace its old member ${old.id}: ${guard}` };
     return {
       kind: 'remove',
       memberId: old.id,
@@ -150,9 +154,9 @@ export function planRepair(input: RepairInput): RepairDecision {
     // The replacement would not be added after the removal (more voters than wanted): removing would only shrink the cluster.
     return { kind: 'none', reason: `${label(victim)} dead, but ${voters - 1} voters would still be at least the wanted ${input.wantedSize}: no seat to give ${next.name}` };
   }
-  if (learner) return { kind: 'blocked', replacement: next.nodeId, reason: `${label(victim)} dead and ${next.name} waits, but learner ${label(learner)} is pending` };
+  if (learner) return { kind: 'blocked', by: 'learner', replacement: next.nodeId, reason: `${label(victim)} dead and ${next.name} waits, but learner ${label(learner)} is pending` };
   const guard = removalGuard(members, victim, input.localMemberId);
-  if (guard) return { kind: 'blocked', replacement: next.nodeId, reason: `${label(victim)} dead and ${next.name} waits, but ${guard}` };
+  if (guard) return { kind: 'blocked', by: 'guard', replacement: next.nodeId, reason: `${label(victim)} dead and ${next.name} waits, but ${guard}` };
   return {
     kind: 'remove',
     memberId: victim.id,
@@ -176,4 +180,41 @@ function reasonWords(reason: JoinReason): string {
     case 'removed':
       return 'after it was removed';
   }
+}
+
+/** What the repair rule reads besides the planner's input. */
+export interface RepairContext {
+  /** Since when each member (by id) has been seen unhealthy (the health controller's clock). */
+  unhealthySince: () => ReadonlyMap<string, number>;
+  localMemberId: () => string | undefined;
+  deadAfterMs: number;
+}
+
+/**
+ * planRepair as a rule of the membership planner (placed before its join
+ * rules): a removal becomes `remove-voter` / `remove-learner`; a removal held
+ * back by a guard stops the round with the reason; otherwise (nothing to
+ * repair, or a learner pending) the join rules decide.
+ */
+export function repairRule(ctx: RepairContext): PlanRule {
+  return (input, facts): PlanAction | undefined => {
+    const since = ctx.unhealthySince();
+    const decision = planRepair({
+      members: input.members.map((m) => {
+        const from = since.get(m.id);
+        return { id: m.id, name: m.name, isLearner: m.isLearner, healthy: m.healthy, unhealthyForMs: m.healthy || from === undefined ? 0 : Math.max(0, input.now - from) };
+      }),
+      localMemberId: ctx.localMemberId() ?? '',
+      wantedSize: input.wantedSize,
+      waiting: facts.queue.map((j) => ({ nodeId: j.candidate.nodeId, name: j.candidate.name, reason: j.reason })),
+      deadAfterMs: ctx.deadAfterMs,
+    });
+    if (decision.kind === 'none') return undefined;
+    if (decision.kind === 'blocked') return decision.by === 'learner' ? undefined : { kind: 'none', reason: decision.reason };
+    const member = input.members.find((m) => m.id === decision.memberId);
+    if (member?.isLearner) {
+      return { kind: 'remove-learner', memberId: decision.memberId, name: decision.name, nodeId: facts.admittedByMember.get(decision.memberId)?.candidate.nodeId, reason: decision.reason };
+    }
+    return { kind: 'remove-voter', memberId: decision.memberId, name: decision.name, reason: decision.reason };
+  };
 }
