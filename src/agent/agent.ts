@@ -198,7 +198,8 @@ export class Agent {
       this.lastTickAt = Date.now();
       try {
         await this.step();
-        this.phase.stepSucceeded(this.state.formed ? this.controllers.firstError() : null);
+        // While this member is being re-added its controllers do not run: their last errors are stale.
+        this.phase.stepSucceeded(this.state.formed && !this.repair.rejoin.active() ? this.controllers.firstError() : null);
       } catch (err) {
         this.phase.stepFailed(describeError(err));
       }

@@ -7,6 +7,12 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import type { NodeSet, TestNode } from './agents.js';
 
+
+/** etcdctl's JSON with its 64-bit ids (ID, cluster_id, member_id, ...) kept exact: JSON.parse would round them to doubles. */
+export function parseEtcdJson<T>(text: string): T {
+  return JSON.parse(text.replace(/"(ID|cluster_id|member_id|leader|raft_term|revision|id)":(\d+)/g, '"$1":"$2"')) as T;
+}
+
 export interface Member {
   id: string;
   name: string;
@@ -17,7 +23,7 @@ export interface Member {
 export function members(set: NodeSet, via: TestNode): { clusterId: string; members: Member[] } | undefined {
   const r = set.etcdctl(via, ['member', 'list', '-w', 'json']);
   if (r.status !== 0) return undefined;
-  const parsed = JSON.parse(r.stdout) as { header: { cluster_id: number | string }; members: { ID: number | string; name: string; isLearner?: boolean }[] };
+  const parsed = parseEtcdJson<{ header: { cluster_id: string }; members: { ID: string; name: string; isLearner?: boolean }[] }>(r.stdout);
   return {
     clusterId: BigInt(parsed.header.cluster_id).toString(16),
     members: parsed.members.map((m) => ({ id: BigInt(m.ID).toString(16), name: m.name, isLearner: Boolean(m.isLearner) })),
@@ -33,7 +39,7 @@ export function clusterIds(set: NodeSet, nodes: TestNode[]): Record<string, stri
       ids[n.name] = '(no answer)';
       continue;
     }
-    const parsed = JSON.parse(r.stdout) as { Status: { header: { cluster_id: number | string } } }[];
+    const parsed = parseEtcdJson<{ Status: { header: { cluster_id: string } } }[]>(r.stdout);
     ids[n.name] = BigInt(parsed[0]!.Status.header.cluster_id).toString(16);
   }
   return ids;

@@ -3,7 +3,9 @@
  * etcdctl as the node's admin client, and diagnostics for failure messages.
  */
 import type { StatusReport } from '../../src/agent/status/model.js';
+import { parseEtcdJson } from './cluster-checks.js';
 import type { SystemdHost } from './nspawn.js';
+
 
 /** `etcd-agent init` on a host, plus extra YAML appended to its config (e.g. a `membership:` section). */
 export async function initAgent(
@@ -53,7 +55,7 @@ export interface ListedMember {
 /** `member list` through a host's own etcd: the cluster id and the members (ids in hex). */
 export async function memberList(h: SystemdHost): Promise<{ clusterId: string; members: ListedMember[] }> {
   const r = await etcdctl(h, 'member list -w json', { endpoint: `https://${h.address}:2379` });
-  const parsed = JSON.parse(r.stdout) as { header: { cluster_id: number | string }; members: { ID: number | string; name: string; isLearner?: boolean; peerURLs: string[] }[] };
+  const parsed = parseEtcdJson<{ header: { cluster_id: string }; members: { ID: string; name: string; isLearner?: boolean; peerURLs: string[] }[] }>(r.stdout);
   return {
     clusterId: BigInt(parsed.header.cluster_id).toString(16),
     members: parsed.members.map((m) => ({ id: BigInt(m.ID).toString(16), name: m.name, isLearner: Boolean(m.isLearner), peerURLs: m.peerURLs })),
@@ -66,7 +68,7 @@ export async function clusterIds(hosts: SystemdHost[]): Promise<Map<string, stri
   for (const h of hosts) {
     const r = await etcdctl(h, 'endpoint status -w json', { endpoint: `https://${h.address}:2379`, check: false });
     if (r.code !== 0) continue;
-    const parsed = JSON.parse(r.stdout) as { Status: { header: { cluster_id: number | string } } }[];
+    const parsed = parseEtcdJson<{ Status: { header: { cluster_id: string } } }[]>(r.stdout);
     ids.set(h.name, BigInt(parsed[0]!.Status.header.cluster_id).toString(16));
   }
   return ids;

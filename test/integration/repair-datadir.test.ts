@@ -27,7 +27,7 @@ let holderName = '';
 t.before(async () => {
   await set.init();
   for (const n of set.nodes) set.start(n);
-  await set.waitFormed(set.nodes, 90_000);
+  await set.waitFormed(set.nodes, 240_000);
   holderName = (await set.status(set.nodes[0]!)).caHolder?.name ?? '';
 });
 

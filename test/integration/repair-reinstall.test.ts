@@ -40,7 +40,7 @@ t.before(async () => {
   await set.init();
   for (const n of set.nodes) await configure(n);
   for (const n of set.nodes) set.start(n);
-  await set.waitFormed(set.nodes, 90_000);
+  await set.waitFormed(set.nodes, 240_000);
   holderName = (await set.status(set.nodes[0]!)).caHolder?.name ?? '';
   t.ok(holderName, 'CA holder known');
 });
