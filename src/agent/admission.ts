@@ -140,6 +140,11 @@ export function admitHello(info: PeerInfo, keyId: string, viaCa: boolean, state:
     if (sameId && (m.name !== info.name || m.address !== info.address)) {
       return `it claims to be initial member ${m.name} (${m.address}) under another name or address (${info.name}, ${info.address})`;
     }
+    // After formation a reinstalled host (new key, so a new id) comes back under its old name and
+    // address and must be able to ask to join: whether it may take that name is the membership
+    // controller's decision (refused while the member is healthy), and no certificate is signed for
+    // it unless that controller admitted it (admitCertificate).
+    if (state.formed) continue;
     if (!sameId && m.name === info.name) return `the name "${info.name}" belongs to initial member ${m.nodeId}`;
     if (!sameId && m.address === info.address) return `the address ${info.address} belongs to initial member ${m.name}`;
   }

@@ -20,6 +20,7 @@ import { NodeCredentials } from './credentials.js';
 import { discoverySources } from './discovery-sources.js';
 import { localClientUrl } from './files/etcd-files.js';
 import { createMembershipParts, type MembershipParts } from './membership-wiring.js';
+import { createRepairParts, type RepairParts } from './repair-wiring.js';
 import { NodeState } from './node-state.js';
 import { pkiPaths, type PkiPaths } from './files/pki-files.js';
 import type { PeerClient } from './peer/client.js';
@@ -71,6 +72,7 @@ export class Agent {
   private readonly ca: CaRole;
   private health!: HealthController;
   private membership!: MembershipParts;
+  private repair!: RepairParts;
   private controllers!: ControllerSet;
 
   private readonly state: NodeState;
@@ -134,16 +136,36 @@ export class Agent {
       refused: (who, reason) => this.phase.refused(who, reason),
       enrolled: () => this.peerServer.updateTls(this.creds.tls()),
       wake: () => this.waker.wake(),
+      rules: [(input, facts) => this.repair.rule(input, facts)],
+      otherReason: (caller, request, records, members) => this.repair.otherReason(caller, request, records, members),
     });
+    this.repair = createRepairParts({
+      config: this.config,
+      logger: this.logger,
+      store: this.store,
+      state,
+      etcd: this.etcd,
+      creds: () => this.creds,
+      client: () => this.client,
+      tracker: () => this.tracker,
+      observation: () => this.observation,
+      unhealthySince: () => this.membership.unhealthy.map(),
+      say: (phase, reason) => this.phase.set(phase, reason),
+      refused: (who, reason) => this.phase.refused(who, reason),
+      wake: () => this.waker.wake(),
+    });
+    await this.repair.rejoin.load();
     this.health = new HealthController(localClientUrl(this.config), () => this.creds.pki()!, () => state.enrollment!, (o) => {
       this.observation = o;
-      this.membership.unhealthy.update(o.members);
+      // A look that could not list the members says nothing about them: their unhealthy clocks keep running.
+      if (o.members.length > 0) this.membership.unhealthy.update(o.members);
       this.phase.set('formed', o.reason);
     }, () => this.voterUrls());
     this.controllers = new ControllerSet([
-      new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did)),
+      new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did), (detail) => this.repair.rejoin.begin('wiped', detail)),
       this.health,
       this.membership.controller,
+      this.repair.removalCheck,
     ], this.logger);
     // A node that cannot run etcd must not take a seat among the initial members.
     if (await this.etcdInstalled()) await this.openPeerApi();
@@ -176,7 +198,8 @@ export class Agent {
       this.lastTickAt = Date.now();
       try {
         await this.step();
-        this.phase.stepSucceeded(this.state.formed ? this.controllers.firstError() : null);
+        // While this member is being re-added its controllers do not run: their last errors are stale.
+        this.phase.stepSucceeded(this.state.formed && !this.repair.rejoin.active() ? this.controllers.firstError() : null);
       } catch (err) {
         this.phase.stepFailed(describeError(err));
       }
@@ -197,7 +220,8 @@ export class Agent {
       await this.peerSet.refresh();
       await this.tracker.round(this.peerSet.endpoints());
     }
-    if (formed) return this.controllers.runDue();
+    // A member being re-added (wiped data dir, removed member) runs nothing else until it is.
+    if (formed) return this.repair.rejoin.active() ? this.repair.rejoin.step() : this.controllers.runDue();
     if (this.state.joining()) return this.membership.joiner.step();
     if (enrollment && this.creds.pki()) return this.bringUp(enrollment);
     if (committed) return this.enroll(committed);
@@ -223,7 +247,10 @@ export class Agent {
     const round = await electionRound(candidateOf(this.state.selfInfo()), this.config.cluster.size, parts);
     this.state.proposal = round.proposal;
     // A formed cluster is out there: ask a member to be let in (never bootstrap).
-    if (round.decision.kind === 'join') return this.membership.joiner.step();
+    if (round.decision.kind === 'join') {
+      await this.repair.beforeJoin();
+      return this.membership.joiner.step();
+    }
     if (!round.commit) return this.phase.set(round.phase, round.reason);
     const committed: CommittedView = { clusterName: this.config.cluster.name, view: round.commit, committedAt: new Date().toISOString() };
     await this.store.saveView(committed);

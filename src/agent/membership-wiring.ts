@@ -13,7 +13,7 @@ import { UnhealthySince } from './controllers/unhealthy-since.js';
 import type { NodeCredentials } from './credentials.js';
 import { localClientUrl } from './files/etcd-files.js';
 import type { PkiPaths } from './files/pki-files.js';
-import { JoinServer } from './join/join-server.js';
+import { JoinServer, type JoinServerDeps } from './join/join-server.js';
 import { Joiner } from './join/joiner.js';
 import type { NodeState } from './node-state.js';
 import type { PeerClient } from './peer/client.js';
@@ -40,6 +40,8 @@ export interface MembershipWiringDeps {
   /** Repair rules put in front of the join rules. */
   rules?: readonly PlanRule[];
   beforeRemoval?: (reason: string) => Promise<void>;
+  /** Answers join requests for `wiped` and `removed` (the repair half). */
+  otherReason?: JoinServerDeps['otherReason'];
 }
 
 export interface MembershipParts {
@@ -85,6 +87,7 @@ export function createMembershipParts(d: MembershipWiringDeps): MembershipParts 
     localUrl,
     caHolder: () => d.state.caHolder(),
     refused: d.refused,
+    ...(d.otherReason ? { otherReason: d.otherReason } : {}),
   });
   const joiner = new Joiner({
     config: d.config,

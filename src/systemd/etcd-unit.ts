@@ -20,6 +20,16 @@
  *   watched by the agent (/readyz) and by Restart=always on exit.
  * - Restart=always with StartLimitIntervalSec=0: systemd keeps etcd running
  *   without ever giving up; RestartSec keeps a crash loop from spinning.
+ * - Two triggering conditions (`ConditionPathExists=|`): etcd starts only
+ *   when its data dir holds a member (`<dataDir>/member`), or when the agent
+ *   has just allowed a start on an empty data dir (the `startEmptyMarker`
+ *   file, written right before the first start of a new member and removed
+ *   once etcd has written its data). Without this, etcd.service — enabled,
+ *   so started at boot before the agent can look — would start on a wiped
+ *   data dir with state `existing` under the old member id and panic in a
+ *   loop on the raft log it lost, writing a fresh WAL each time; a condition
+ *   that fails leaves the unit inactive and the data dir untouched, and the
+ *   agent re-adds the member properly.
  * - Hardening: etcd needs its data dir writable, its config/keys readable and
  *   TCP; everything else is closed. No capabilities at all (ports 2379/2380
  *   are unprivileged), no new privileges, read-only OS, private /tmp and /dev.
@@ -37,6 +47,8 @@ export interface EtcdUnitInput {
   group: string;
   /** Seconds between an exit and the restart (default 5). */
   restartSec?: number;
+  /** When set, etcd starts only if `<dataDir>/member` or this file exists (see the header). */
+  startEmptyMarker?: string;
 }
 
 export const DEFAULT_RESTART_SEC = 5;
@@ -60,6 +72,7 @@ export function renderEtcdUnit(input: EtcdUnitInput): string {
   checkPath('binary', input.binary);
   checkPath('envFile', input.envFile);
   checkPath('dataDir', input.dataDir);
+  if (input.startEmptyMarker !== undefined) checkPath('startEmptyMarker', input.startEmptyMarker);
   if (input.dataDir === '/') throw SvcSpecInvalid('dataDir', 'must not be /');
   for (const [field, value] of [['user', input.user], ['group', input.group]] as const) {
     if (!ACCOUNT.test(value)) throw SvcSpecInvalid(field, `(${JSON.stringify(value)}) is not a valid account name`);
@@ -83,6 +96,13 @@ export function renderEtcdUnit(input: EtcdUnitInput): string {
     'Wants=network-online.target',
     // Never stop retrying: the agent relies on systemd to keep etcd up.
     'StartLimitIntervalSec=0',
+    ...(input.startEmptyMarker === undefined
+      ? []
+      : [
+          '# Never on a wiped data dir (see etcd-agent\'s etcd-unit.ts): only on data, or when the agent allows a first start.',
+          `ConditionPathExists=|${input.dataDir}/member`,
+          `ConditionPathExists=|${input.startEmptyMarker}`,
+        ]),
     '',
     '[Service]',
     'Type=notify',

@@ -18,6 +18,12 @@ export interface ServiceSpec {
   user?: string;
   /** systemd only: Group= of the unit (default: the same name as `user`). */
   group?: string;
+  /**
+   * systemd only: etcd starts only when `<dataDir>/member` or this file exists
+   * (the agent writes it right before a start on an empty data dir). The
+   * process backend needs no such guard: the agent starts that etcd itself.
+   */
+  startEmptyMarker?: string;
 }
 
 export type ServiceActiveState = 'active' | 'activating' | 'deactivating' | 'inactive' | 'failed' | 'unknown';

@@ -60,6 +60,7 @@ export interface SystemdServiceManagerOptions {
 /** The properties every refresh reads. */
 const SHOW_PROPERTIES = [
   'LoadState',
+  'ConditionResult',
   'ActiveState',
   'SubState',
   'Result',
@@ -135,6 +136,8 @@ export function statusFromShow(unit: string, props: Props, recentLog: string[]):
     detail = `activating (${sub}) as pid ${pid} since ${started ?? since ?? '?'}: etcd reports ready once its cluster has quorum${history}`;
   } else if (active === 'failed') {
     detail = `failed (Result=${result})${exit ? `: ${exit}` : ''}`;
+  } else if (active === 'inactive' && one(props, 'ConditionResult') === 'no') {
+    detail = 'inactive: not started because its data dir holds no etcd data (ConditionPathExists); the agent re-adds this member';
   } else if (active === 'inactive') {
     detail = `inactive (${sub})${exit && result !== 'success' ? `; last run ${exit} (Result=${result})` : ''}`;
   } else {
@@ -309,6 +312,7 @@ export class SystemdServiceManager implements ServiceManager {
       user,
       group,
       ...(this.restartSec !== undefined ? { restartSec: this.restartSec } : {}),
+      ...(spec.startEmptyMarker !== undefined ? { startEmptyMarker: spec.startEmptyMarker } : {}),
     });
     const written = await writeFileAtomic(unitFile, text, { mode: 0o644 });
     this.spec = { ...spec };

@@ -147,6 +147,10 @@ export const ERROR_CATALOGUE = {
     meaning: 'The CA holder answered for other initial members or another cluster name than this node agreed on.',
     action: 'Nothing: the agent retries; if it keeps failing, compare `etcd-agent status` (cluster name, initial members) on both hosts.',
   },
+  EA_JOIN_OTHER_CLUSTER: {
+    meaning: 'A member being re-added to its cluster (wiped data dir, removed member) was admitted by an agent of another cluster (another cluster id); the admission is not used and nothing is started.',
+    action: 'Make sure every host of this cluster has the same `cluster.name` and join token and that the seeds list only this cluster\'s hosts; the agent keeps asking its own cluster.',
+  },
   EA_STATE_CORRUPT: {
     meaning: "A file in the agent's state directory cannot be read or parsed; the agent left it untouched.",
     action: 'Restore the file from a backup, or move it away to let the agent redo the step it records.',
@@ -209,6 +213,10 @@ export const ERROR_CATALOGUE = {
     meaning: "etcd's data directory already holds data that this agent did not create, so no new member is started over it.",
     action: 'Move that data away, or set `etcd.dataDir` to an empty directory; `check-config` and `run` refuse it (exit 2) before writing anything.',
     exit: 2,
+  },
+  EA_ETCD_DATA_DIR_WIPED: {
+    meaning: "This node is a member of a formed cluster but its etcd data dir holds no etcd data (disk replaced, directory emptied); etcd is not started on it, since it would crash on the raft log it lost or found a second cluster.",
+    action: 'Nothing, normally: the agent asks the cluster to remove its old member and re-add it as a learner under the same name (`etcd-agent status` shows the progress); if the data was moved away by mistake, stop the agent and put it back first.',
   },
   EA_ETCD_MEMBER_OP: {
     meaning: "etcd refused a membership change the agent asked for (add a learner, promote, remove); etcd's own words are in the message, for example \"too many learner members in cluster\" or \"can only promote a learner member which is in sync with leader\".",

@@ -116,18 +116,18 @@ export class NodeSet {
     if (r.status !== 0) throw new Error(`etcd-agent init for ${node.name} failed (${r.status}): ${r.stderr}`);
   }
 
-  /** Adds a node with its own root that is not part of the initial set; `extra` goes to its `etcd-agent init`. */
-  async addNode(index: number, seedsFrom: TestNode[], token: string, extra: string[] = []): Promise<TestNode> {
-    const node = this.makeNode(index);
+  /** Adds a node with its own root that is not part of the initial set (`name`: another node name than n<index>). */
+  async addNode(index: number, seedsFrom: TestNode[], token: string, options: { name?: string; extra?: string[] } = {}): Promise<TestNode> {
+    const node = this.makeNode(index, options.name);
     this.nodes.push(node);
-    await this.initNode(node, [node, ...seedsFrom], extra, token);
+    await this.initNode(node, [node, ...seedsFrom], options.extra ?? [], token);
     return node;
   }
 
-  private makeNode(index: number): TestNode {
+  private makeNode(index: number, name = `n${index}`): TestNode {
     const root = join(this.dir, `n${index}`);
     return {
-      name: `n${index}`,
+      name,
       address: `127.0.${this.options.subnet}.${10 + index}`,
       root,
       configPath: join(root, 'etc', 'etcd-agent', 'config.yaml'),

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { StateStore, type Enrollment } from '../../src/agent/bootstrap/state-store.js';
 import { DATA_DIR_IN_USE, checkDataDir, dataDirProblem } from '../../src/agent/commands/data-dir-check.js';
 import { ConfigError, validateRawConfig, type AgentConfig } from '../../src/agent/config/index.js';
+import { writeDataDirClaim } from '../../src/agent/files/data-dir.js';
 import { generateToken } from '../../src/pki/token.js';
 
 /**
@@ -82,6 +83,19 @@ t.test('a data dir this node claimed (a formed node) is fine', async (t) => {
   await store.saveEnrollment(enrollment(true));
   t.equal(await dataDirProblem(config), undefined);
   await checkDataDir(config);
+});
+
+t.test('this node name\'s own earlier data for this cluster (state dir lost) passes: the agent decides when it rejoins', async (t) => {
+  const { config } = await node(t);
+  await withData(config);
+  await writeDataDirClaim(config.etcd.dataDir, { cluster: 'prod', name: 'n1', claimedAt: new Date().toISOString() });
+  t.equal(await dataDirProblem(config), undefined, 'our own claim');
+  await writeDataDirClaim(config.etcd.dataDir, { cluster: 'prod', name: 'n2', claimedAt: new Date().toISOString() });
+  t.match((await dataDirProblem(config))?.message, 'already holds data', 'another node name\'s data is refused');
+  await writeDataDirClaim(config.etcd.dataDir, { cluster: 'other', name: 'n1', claimedAt: new Date().toISOString() });
+  t.match((await dataDirProblem(config))?.message, 'already holds data', 'another cluster\'s data is refused');
+  await rm(join(config.etcd.dataDir, 'member'), { recursive: true });
+  t.equal(await dataDirProblem(config), undefined, 'a claim file alone is no data');
 });
 
 t.test('a data dir path that is a file, or a state file that cannot be read, is refused', async (t) => {

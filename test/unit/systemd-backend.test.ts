@@ -297,6 +297,8 @@ t.test('pure pieces: exit words, status words, show parsing', async (t) => {
   const waiting = statusFromShow('etcd.service', parseShow('LoadState=loaded\nActiveState=activating\nSubState=start\nMainPID=77\nExecMainStartTimestamp=@1700000000\n'), []);
   t.equal(waiting.pid, 77);
   t.match(waiting.detail, /reports ready once its cluster has quorum/);
+  const held = statusFromShow('etcd.service', parseShow('LoadState=loaded\nActiveState=inactive\nSubState=dead\nConditionResult=no\n'), []);
+  t.match(held.detail, /not started because its data dir holds no etcd data/, 'a start skipped by the data-dir condition says so');
 });
 
 t.test('account: created through PID 1 when absent; data dir and keys handed over', async (t) => {

@@ -56,6 +56,13 @@ t.test('etcd.service: what it must say', async (t) => {
   t.equal(l.filter((x) => x.startsWith('EnvironmentFile=')).length, 1, 'exactly one environment file');
   t.equal(renderEtcdUnit(input), unit, 'pure: same input, same text');
   t.match(renderEtcdUnit({ ...input, restartSec: 10 }), /^RestartSec=10s$/m);
+  t.notMatch(unit, /^Condition/m, 'no start condition unless asked');
+  const guarded = lines(renderEtcdUnit({ ...input, startEmptyMarker: '/var/lib/etcd-agent/etcd-may-start-empty' }));
+  t.same(guarded.filter((x) => x.startsWith('Condition')), [
+    'ConditionPathExists=|/var/lib/etcd/prod/member',
+    'ConditionPathExists=|/var/lib/etcd-agent/etcd-may-start-empty',
+  ], 'never on a wiped data dir: only with data, or when the agent allows a start on an empty one');
+  t.ok(guarded.indexOf('ConditionPathExists=|/var/lib/etcd/prod/member') < guarded.indexOf('[Service]'), 'conditions are in [Unit]');
 });
 
 t.test('etcd.service: refuses what systemd would read differently', async (t) => {
@@ -99,7 +106,7 @@ t.test('systemd-analyze verify and security', { skip: haveAnalyze ? false : 'sys
 
   // etcd.service exactly as rendered, with this machine's etcd (Debian's etcd-server) as ExecStart.
   const etcdUnit = join(dir, 'etcd.service');
-  writeFileSync(etcdUnit, renderEtcdUnit(input));
+  writeFileSync(etcdUnit, renderEtcdUnit({ ...input, startEmptyMarker: '/var/lib/etcd-agent/etcd-may-start-empty' }));
   const binaryPresent = spawnSync('test', ['-x', input.binary]).status === 0;
   const etcdPath = binaryPresent ? etcdUnit : join(dir, 'etcd-stub', 'etcd.service');
   if (!binaryPresent) {

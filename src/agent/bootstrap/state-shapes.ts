@@ -70,3 +70,12 @@ export const ENROLLMENT_SHAPE: ShapeCheck = record({
 export const JOIN_STATE_SHAPE: ShapeCheck = record({ clusterName: text, admission, caHolder: candidate, admittedAt: text });
 export const FORMED_SHAPE: ShapeCheck = record({ clusterName: text, clusterId: hex(1, 16), memberId: hex(1, 16), formedAt: text });
 export const HOLDER_SHAPE: ShapeCheck = record({ clusterName: text, initialClusterToken: clusterToken, createdAt: text });
+export const REJOIN_SHAPE: ShapeCheck = record({
+  reason: (v) => (v === 'wiped' || v === 'removed' ? undefined : 'is neither "wiped" nor "removed"'),
+  detail: text,
+  since: text,
+  oldMemberId: hex(1, 16),
+  aside: optional(text),
+  admission: optional(admission),
+  admittedBy: optional(text),
+});

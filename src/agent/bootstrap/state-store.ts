@@ -5,7 +5,7 @@ import { keyMatchesCertificate } from '../../pki/index.js';
 import { readFileIfExists, syncDir, writeFileAtomic } from '../../util/atomic-write.js';
 import { failpoint } from '../../util/failpoint.js';
 import type { Candidate, JoinAdmission, View } from '../peer/protocol.js';
-import { ENROLLMENT_SHAPE, FORMED_SHAPE, HOLDER_SHAPE, IDENTITY_SHAPE, JOIN_STATE_SHAPE, VIEW_SHAPE, type ShapeCheck } from './state-shapes.js';
+import { ENROLLMENT_SHAPE, FORMED_SHAPE, HOLDER_SHAPE, IDENTITY_SHAPE, JOIN_STATE_SHAPE, REJOIN_SHAPE, VIEW_SHAPE, type ShapeCheck } from './state-shapes.js';
 
 export interface NodeIdentity {
   nodeId: string;
@@ -53,6 +53,25 @@ export interface FormedMarker {
   clusterId: string;
   memberId: string;
   formedAt: string;
+}
+
+export type RejoinReason = 'wiped' | 'removed';
+
+/**
+ * A formed member that must be re-added to its cluster (join/rejoin.ts):
+ * written when the reason is found, completed with the admission, removed
+ * once the admission is applied to the enrollment and the formed marker.
+ */
+export interface RejoinRecord {
+  reason: RejoinReason;
+  /** What was found, in words. */
+  detail: string;
+  since: string;
+  oldMemberId: string;
+  /** Where the old member's data went (renamed, never deleted). */
+  aside?: string;
+  admission?: JoinAdmission;
+  admittedBy?: string;
 }
 
 /** The CA holder's own record of what it hands out. */
@@ -134,6 +153,13 @@ export class StateStore {
   }
   saveFormed(f: FormedMarker): Promise<void> {
     return this.write('formed.json', f);
+  }
+
+  rejoin(): Promise<RejoinRecord | undefined> {
+    return this.read<RejoinRecord>('rejoin.json', REJOIN_SHAPE);
+  }
+  saveRejoin(r: RejoinRecord): Promise<void> {
+    return this.write('rejoin.json', r);
   }
 
   holder(): Promise<HolderRecord | undefined> {

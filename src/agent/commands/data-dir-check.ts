@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { describeError } from '../../util/errors.js';
 import { StateStore } from '../bootstrap/state-store.js';
+import { ASIDE_ENTRY_PREFIX, CLAIM_FILE, readDataDirClaim } from '../files/data-dir.js';
 import { ConfigError, type AgentConfig, type ConfigProblem } from '../config/index.js';
 
 /**
@@ -23,7 +24,8 @@ export async function dataDirProblem(config: AgentConfig): Promise<ConfigProblem
   try {
     const st = await stat(dir);
     if (!st.isDirectory()) return problem('exists and is not a directory; point etcd.dataDir at an empty directory or a path that does not exist yet');
-    entries = await readdir(dir);
+    // What the agent itself put there (its claim, data it moved aside from a mount point) is not data.
+    entries = (await readdir(dir)).filter((e) => e !== CLAIM_FILE && !e.startsWith(ASIDE_ENTRY_PREFIX));
   } catch {
     // Absent: the agent creates it. Unreadable (check-config as a user on a 0700
     // dir): nothing can be told here; the agent, as root, checks it again.
@@ -38,6 +40,10 @@ export async function dataDirProblem(config: AgentConfig): Promise<ConfigProblem
     return problem(`holds data, and whether this node put it there cannot be told: ${describeError(err)}`);
   }
   if (claimedAt !== undefined && claimedAt !== '') return undefined;
+  // This node name's own data for this cluster, from before its state dir was lost: the agent moves it
+  // aside if the formed cluster admits it again (and refuses it, as here, if it were to found a new one).
+  const claim = await readDataDirClaim(dir);
+  if (claim?.cluster === config.cluster.name && claim.name === config.node.name) return undefined;
   return problem(
     `already holds data (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}) this node did not create (no claim in ${config.paths.stateDir}/enrollment.json); ` +
       'move it away or set etcd.dataDir to an empty directory — etcd would ignore the new cluster and run on that data',

@@ -40,6 +40,8 @@ export interface MemberStatus {
   unhealthySince?: string;
   /** How long, in ms, at the time of the report. */
   unhealthyForMs?: number;
+  /** A voter unhealthy for at least membership.deadAfter: the membership controller may replace it. */
+  dead?: boolean;
 }
 
 /** One waiting joiner or spare, with what it is told. */

@@ -1,5 +1,5 @@
 import { sanitizeDeep } from '../../util/terminal.js';
-import { formatDuration } from '../../util/duration.js';
+import { unhealthyWords } from '../controllers/dead-members.js';
 import type { StatusReport } from './model.js';
 
 /**
@@ -35,7 +35,7 @@ export function renderStatusText(report: StatusReport): string {
         m.name || '(unstarted)',
         m.id,
         m.clientUrls[0] ?? '',
-        m.healthy ? 'yes' : `no${m.unhealthyForMs !== undefined ? ` for ${formatDuration(Math.round(m.unhealthyForMs / 1000) * 1000) || '0s'}` : ''}${m.reason ? ` (${m.reason})` : ''}`,
+        m.healthy ? 'yes' : `no${m.unhealthyForMs !== undefined ? `, ${unhealthyWords(m)}` : ''}${m.reason ? ` (${m.reason})` : ''}`,
         r.leader?.id === m.id ? '*' : '',
         m.isLearner ? 'learner' : 'voter',
       ]),

@@ -1,6 +1,7 @@
 import { certificateInfo } from '../../pki/index.js';
 import type { ServiceStatus } from '../../systemd/service-manager.js';
 import type { ClusterObservation } from '../controllers/cluster-health.js';
+import { isDead } from '../controllers/dead-members.js';
 import type { AgentConfig } from '../config/types.js';
 import { caHolderOf } from '../bootstrap/election.js';
 import type { Candidate, View } from '../peer/protocol.js';
@@ -41,7 +42,9 @@ export function buildStatusReport(input: StatusInput): StatusReport {
   const now = input.now ?? Date.now();
   const members = (obs?.members ?? []).map((m) => {
     const since = m.healthy ? undefined : input.unhealthySince?.get(m.id);
-    return since === undefined ? m : { ...m, unhealthySince: new Date(since).toISOString(), unhealthyForMs: Math.max(0, now - since) };
+    if (since === undefined) return m;
+    const unhealthyForMs = Math.max(0, now - since);
+    return { ...m, unhealthySince: new Date(since).toISOString(), unhealthyForMs, dead: isDead(m, unhealthyForMs, config.membership.deadAfterMs) };
   });
   const memberName = (id: string): string => obs?.members.find((m) => m.id === id)?.name ?? '';
   return {
