@@ -2,7 +2,13 @@ import type { GateState } from './admission.js';
 import { caHolderOf, type Proposal } from './bootstrap/election.js';
 import type { CommittedView, Enrollment, FormedMarker, StateStore } from './bootstrap/state-store.js';
 import type { AgentConfig } from './config/types.js';
-import { PROTOCOL_VERSION, type PeerInfo, type PeerStage, type ViewReport } from './peer/protocol.js';
+import { PROTOCOL_VERSION, type Candidate, type PeerInfo, type PeerStage, type ViewReport } from './peer/protocol.js';
+
+/** The CA role after formation, as this node last saw it (never waits on etcd). */
+export interface RoleView {
+  holdsRole(): boolean;
+  currentHolder(): Candidate | undefined;
+}
 
 /**
  * How far this node has come, as persisted: the agreed view, its enrollment,
@@ -19,6 +25,7 @@ export class NodeState {
     private readonly config: AgentConfig,
     private readonly version: string,
     private readonly nodeId: () => string,
+    private readonly role?: RoleView,
   ) {}
 
   async load(store: StateStore): Promise<void> {
@@ -61,19 +68,17 @@ export class NodeState {
     };
   }
 
-  /** What the admission gate needs to know of this node. */
+  /**
+   * What the admission gate needs to know of this node. The CA holder is the
+   * lowest id of the agreed view while forming; after formation it is whoever
+   * holds the CA role in etcd's election (a former holder is not).
+   */
   gate(): GateState {
     const view = this.committed?.view;
-    const holder = view ? caHolderOf(view) : undefined;
     const selfId = this.nodeId();
-    return {
-      selfId,
-      selfName: this.config.node.name,
-      selfAddress: this.config.node.advertiseAddress,
-      view,
-      formed: Boolean(this.formed),
-      holder: holder?.nodeId === selfId,
-      holderName: holder?.name,
-    };
+    const base = { selfId, selfName: this.config.node.name, selfAddress: this.config.node.advertiseAddress, view, formed: Boolean(this.formed) };
+    if (this.formed) return { ...base, holder: this.role?.holdsRole() ?? false, holderName: this.role?.currentHolder()?.name };
+    const holder = view ? caHolderOf(view) : undefined;
+    return { ...base, holder: holder?.nodeId === selfId, holderName: holder?.name };
   }
 }

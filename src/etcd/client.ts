@@ -120,7 +120,7 @@ export async function endpointHealthy(
   }
 }
 
-async function withClient<T>(
+export async function withClient<T>(
   endpoints: string[],
   tls: EtcdTls,
   timeoutMs: number,

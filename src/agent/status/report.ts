@@ -4,7 +4,7 @@ import type { ClusterObservation } from '../controllers/cluster-health.js';
 import type { AgentConfig } from '../config/types.js';
 import { caHolderOf } from '../bootstrap/election.js';
 import type { View } from '../peer/protocol.js';
-import type { CertificateStatus, ControllerStatus, PeerStatus, Phase, StatusReport } from './model.js';
+import type { CaHolderStatus, CaRoleStatus, CertificateStatus, ControllerStatus, PeerStatus, Phase, StatusReport } from './model.js';
 
 /** Everything /status is made of, as plain data the agent already holds. */
 export interface StatusInput {
@@ -16,6 +16,8 @@ export interface StatusInput {
   phaseSince: string;
   lastError: string | null;
   view: View | undefined;
+  /** The CA role after formation (the election as this node sees it). */
+  caRole: CaRoleStatus | undefined;
   formed: { clusterId: string; memberId: string } | undefined;
   observation: ClusterObservation | undefined;
   /** The observation is recent enough to vouch for readiness. */
@@ -31,7 +33,6 @@ export interface StatusInput {
 /** Pure: the /status document. */
 export function buildStatusReport(input: StatusInput): StatusReport {
   const { config, view, observation: obs, formed, service } = input;
-  const holder = view ? caHolderOf(view) : undefined;
   const memberName = (id: string): string => obs?.members.find((m) => m.id === id)?.name ?? '';
   return {
     version: input.version,
@@ -52,7 +53,8 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     phase: input.phase,
     reason: input.reason,
     phaseSince: input.phaseSince,
-    caHolder: holder ? { nodeId: holder.nodeId, name: holder.name, self: holder.nodeId === input.nodeId } : null,
+    caHolder: caHolderStatus(input),
+    caRole: formed && input.caRole ? input.caRole : null,
     initialMembers: (view ?? []).map((m) => ({ nodeId: m.nodeId, name: m.name, address: m.address })),
     discovery: input.discovery,
     peers: input.peers,
@@ -74,6 +76,22 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     controllers: input.controllers,
     lastError: input.lastError,
   };
+}
+
+/**
+ * Who signs: after formation the CA-role election's leader as this node last
+ * saw it; before formation (and on a formed node that has not seen the
+ * election yet since it started) the lowest id of the agreed view, labelled so.
+ */
+export function caHolderStatus(input: Pick<StatusInput, 'view' | 'caRole' | 'formed' | 'nodeId'>): CaHolderStatus | null {
+  const role = input.formed ? input.caRole : undefined;
+  if (role?.observedSince) {
+    const h = role.holder;
+    return h ? { nodeId: h.nodeId, name: h.name, address: h.address, peerApiPort: h.peerApiPort, self: h.nodeId === input.nodeId, since: h.since, source: 'election' } : null;
+  }
+  const first = input.view ? caHolderOf(input.view) : undefined;
+  if (!first) return null;
+  return { nodeId: first.nodeId, name: first.name, address: first.address, peerApiPort: first.peerApiPort, self: first.nodeId === input.nodeId, since: null, source: 'initial-members' };
 }
 
 /** Expiry of each certificate file, from its PEM. */
