@@ -18,8 +18,15 @@ import type { CaRoleStatus } from '../status/model.js';
 import { candidateFromValue, electionValue } from './ca-role-value.js';
 import type { Controller } from './controller.js';
 
-/** Lease TTL of a CA-role candidate: a dead holder's role moves on within about this. */
-export const CA_ROLE_TTL_SECONDS = 10;
+/**
+ * Lease TTL of a CA-role candidate. A dead holder's role moves on once its
+ * lease expires: at most TTL after its last keepalive, but when the dead host
+ * was also etcd's raft leader, the new raft leader first extends every lease
+ * by a full TTL plus an election timeout (etcd's lessor promotion), after its
+ * own election (~1-2 s). 8 s keeps that worst case (~11 s) inside the 15 s
+ * the issue allows, with keepalives every ~2.7 s.
+ */
+export const CA_ROLE_TTL_SECONDS = 8;
 const CALL_TIMEOUT_MS = 3000;
 /** The holder checks that the escrow is still in etcd this often (someone may delete a damaged one). */
 const ESCROW_RECHECK_MS = 60_000;
@@ -70,6 +77,8 @@ export class CaRoleController implements Controller {
   private state: { state: RoleState; reason: string; since: string } = { state: 'waiting', reason: 'the cluster has not formed yet', since: new Date().toISOString() };
   private heldSince: string | undefined;
   private observedSince: string | undefined;
+  /** The last other member seen holding the role (for the log when this node takes over). */
+  private formerHolder: string | undefined;
   private escrow: CaRoleStatus['escrow'] = 'unknown';
   private escrowCheckedAt = 0;
   private timesElected = 0;
@@ -171,6 +180,7 @@ export class CaRoleController implements Controller {
     }
     if (candidate && this.holder && electionValue(candidate) === electionValue(this.holder.candidate)) return;
     const previous = this.holder?.candidate.name;
+    if (this.holder && this.holder.candidate.nodeId !== this.deps.self().nodeId) this.formerHolder = this.holder.candidate.name;
     this.holder = candidate ? { candidate, since: new Date().toISOString() } : undefined;
     if (candidate) {
       this.deps.logger.info({ component: 'ca', holder: candidate.name, holderId: candidate.nodeId, previous: previous ?? null }, `the CA role is held by ${candidate.name}`);
@@ -242,7 +252,8 @@ export class CaRoleController implements Controller {
     this.heldSince = now;
     this.lastElectedAt = now;
     this.timesElected++;
-    const previous = this.holder && this.holder.candidate.nodeId !== this.deps.self().nodeId ? this.holder.candidate.name : null;
+    const current = this.holder && this.holder.candidate.nodeId !== this.deps.self().nodeId ? this.holder.candidate.name : undefined;
+    const previous = current ?? this.formerHolder ?? null;
     this.setState('holder', `holds the CA role (CA key from ${this.ca?.source === 'local' ? 'its state dir' : 'the escrow'})`);
     this.deps.logger.info(
       { component: 'ca', keySource: this.ca?.source, previous, reason: previous ? `the lease of ${previous} ended` : 'first candidate in the election' },
@@ -268,7 +279,7 @@ export class CaRoleController implements Controller {
     if (text === undefined) {
       const record = escrowRecord(ca.material, this.deps.token, this.deps.clusterName, this.deps.self().nodeId);
       const wrote = await createCaEscrow([this.deps.localUrl], tls, key, JSON.stringify(record), CALL_TIMEOUT_MS);
-      if (wrote) this.deps.logger.info({ component: 'ca', key, reason: 'the escrow was not in etcd' }, 'sealed the CA key into etcd under the join token (escrow)');
+      if (wrote) this.deps.logger.info({ component: 'ca', etcdKey: key, reason: 'the escrow was not in etcd' }, 'sealed the CA key into etcd under the join token (escrow)');
       this.escrow = 'present';
       this.escrowCheckedAt = Date.now();
       return;
@@ -281,7 +292,7 @@ export class CaRoleController implements Controller {
       openEscrowRecord(record, this.deps.token, this.deps.clusterName);
     } catch (err) {
       // Not overwritten: it may be an operator's doing (a CA rotation); the other members then cannot take over.
-      this.deps.logger.warn({ component: 'ca', key, reason: describeError(err) }, 'the CA key escrow in etcd is not this CA under this token; members cannot take over the CA role from it');
+      this.deps.logger.warn({ component: 'ca', etcdKey: key, reason: describeError(err) }, 'the CA key escrow in etcd is not this CA under this token; members cannot take over the CA role from it');
     }
   }
 }
