@@ -99,7 +99,7 @@ export class Agent {
       logger: this.logger,
     });
     this.state = new NodeState(this.config, options.version, () => this.creds.nodeId, this.caRole);
-    this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason), this.caRole, () => this.state.enrollment);
+    this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason), this.caRole, () => ({ formed: Boolean(this.state.formed), enrollment: this.state.enrollment }));
   }
 
   /** Called on every phase change (sd-notify STATUS=, logs). */

@@ -3,11 +3,21 @@ import { isAgentError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { admitCertificate, type GateState, type PeerCaller } from '../admission.js';
 import type { AgentConfig } from '../config/types.js';
-import type { CaRoleController } from '../controllers/ca-role.js';
+import type { CertificateAuthority } from '../../pki/index.js';
 import { PeerApiError } from '../peer/errors.js';
 import type { Candidate, EnrollRequest, EnrollResponse, View } from '../peer/protocol.js';
 import { CaHolder, type CaHolderOptions } from './ca-holder.js';
 import type { Enrollment, StateStore } from './state-store.js';
+
+/** The CA-role election as CaRole needs it (controllers/ca-role.ts). */
+export interface CaElection {
+  currentHolder(): Candidate | undefined;
+  holdsRole(): boolean;
+  /** Asks etcd whether this node holds the role right now; false when it does not answer. */
+  confirm(): Promise<boolean>;
+  /** The CA to sign with while this node holds the role. */
+  signingCa(): CertificateAuthority | undefined;
+}
 
 /**
  * This node's side of certificate requests: asks the admission gate, then
@@ -27,8 +37,9 @@ export class CaRole {
     private readonly config: AgentConfig,
     private readonly logger: Logger,
     private readonly refused: (who: string, reason: string) => void,
-    private readonly election: CaRoleController,
-    private readonly enrollment: () => Enrollment | undefined,
+    private readonly election: CaElection,
+    /** This node's progress: formed or not, and its enrollment record (the cluster token and view it hands out). */
+    private readonly node: () => { formed: boolean; enrollment: Enrollment | undefined },
   ) {}
 
   /** Who signs now, as last observed (never waits on etcd): join answers and renewals go there. */
@@ -41,8 +52,19 @@ export class CaRole {
     return this.election.holdsRole();
   }
 
-  /** Bootstrap only: the CA holder of the agreed view (makes the CA on first use). */
-  holderFor(view: View): Promise<CaHolder> {
+  /**
+   * Who signs, for a request the gate admitted. Before formation: the CA
+   * holder of the agreed view (it makes the CA on first use). After
+   * formation: this node only while etcd confirms it holds the CA role (else
+   * EA_PEER_FORBIDDEN naming the holder), and never a new CA.
+   */
+  async holderFor(view: View): Promise<CaHolder> {
+    if (!this.node().formed) return this.bootstrapHolder(view);
+    if (!(await this.election.confirm())) throw new PeerApiError('EA_PEER_FORBIDDEN', notHolder(this.election.currentHolder()?.name));
+    return this.electedSigner();
+  }
+
+  private bootstrapHolder(view: View): Promise<CaHolder> {
     this.holder ??= CaHolder.open(this.store, view, this.holderOptions(), this.logger);
     this.holder.catch(() => {
       this.holder = undefined;
@@ -60,12 +82,16 @@ export class CaRole {
     return { ...gate, holder: await this.election.confirm(), holderName: this.election.currentHolder()?.name };
   }
 
-  /** Who signs, for a gate that admitted the request (gateNow). */
+  /** Who signs, for a gate (from gateNow) that admitted the request: no second look at etcd. */
   async signerFor(gate: GateState): Promise<CaHolder> {
-    if (!gate.formed) return this.holderFor(gate.view ?? []);
+    return gate.formed ? this.electedSigner() : this.bootstrapHolder(gate.view ?? []);
+  }
+
+  /** The CA this node holds the role with (its own key, or the escrow's). */
+  private electedSigner(): CaHolder {
     const ca = this.election.signingCa();
-    const enrollment = this.enrollment();
-    if (!ca || !enrollment) throw new PeerApiError('EA_PEER_FORBIDDEN', 'this agent does not hold the CA role');
+    const enrollment = this.node().enrollment;
+    if (!ca || !enrollment) throw new PeerApiError('EA_PEER_FORBIDDEN', notHolder(this.election.currentHolder()?.name));
     if (this.signer?.certPem !== ca.certPem) {
       this.signer = { certPem: ca.certPem, holder: CaHolder.fromMaterial(ca, enrollment.initialClusterToken, enrollment.view, this.holderOptions(), this.logger) };
     }
@@ -100,4 +126,9 @@ export class CaRole {
       caValidityDays: this.config.pki.caValidityDays,
     };
   }
+}
+
+function notHolder(holderName: string | undefined): string {
+  if (holderName) return `this agent is not the CA holder; ${holderName} is`;
+  return 'this agent is not the CA holder, and no member holds the CA role right now (an election is under way); retry shortly';
 }
