@@ -122,9 +122,14 @@ export class CaRoleController implements Controller {
     return this.holder?.candidate;
   }
 
-  /** This node leads the election, as far as it knows without asking etcd. */
+  /**
+   * This node leads the election, as far as it knows without asking etcd: its
+   * campaign was elected, and the watch does not show another holder (a lease
+   * that expired while the local etcd was away is noticed by the watch first).
+   */
   holdsRole(): boolean {
-    return this.session?.elected() === true;
+    if (this.session?.elected() !== true) return false;
+    return this.holder === undefined || this.holder.candidate.nodeId === this.deps.self().nodeId;
   }
 
   /**
@@ -149,9 +154,10 @@ export class CaRoleController implements Controller {
   }
 
   status(): CaRoleStatus {
+    const superseded = this.state.state === 'holder' && !this.holdsRole();
     return {
-      state: this.state.state,
-      reason: this.state.reason,
+      state: superseded ? 'standby' : this.state.state,
+      reason: superseded ? `another member holds the CA role now (${this.holder?.candidate.name ?? '?'}); its own lease has ended, the agent campaigns again once it notices` : this.state.reason,
       since: this.state.since,
       keySource: this.ca?.source ?? null,
       escrow: this.escrow,
