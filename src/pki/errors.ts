@@ -51,18 +51,3 @@ export const SigningOptionsError = defineError(
   'EA_PKI_SIGNING_OPTIONS',
   (reason: string) => `Certificate signing was called with bad options: ${reason}. This is a bug in etcd-agent; please report it.`,
 );
-
-export const EscrowUnreadable = defineError(
-  'EA_CA_ESCROW_UNREADABLE',
-  (reason: string) =>
-    `The CA key escrow in etcd is unusable: ${reason}. ` +
-    'It is not used; if it is damaged, delete it (`etcdctl del /etcd-agent/<cluster>/ca/escrow`) and the CA holder seals it again.',
-);
-
-export const EscrowSealed = defineError(
-  'EA_CA_ESCROW_SEALED',
-  () =>
-    'The CA key escrow in etcd does not open with this node\'s join token: the token differs from the one it was sealed with ' +
-    '(or the cluster name), or its bytes or the CA certificate beside it were changed. ' +
-    'Give this node the same join token as the member that sealed it (`cluster.tokenFile`); this node meanwhile does not take the CA role.',
-);

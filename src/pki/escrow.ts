@@ -18,7 +18,24 @@
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, X509Certificate } from 'node:crypto';
 import { keyMatchesCertificate } from './cert-info.js';
-import { EscrowSealed, EscrowUnreadable } from './errors.js';
+import { defineError } from '../util/errors.js';
+
+// Not in ./errors.ts: those are the signing policy's codes, which the peer API answers with 403;
+// these are this node's own findings about what it read from etcd.
+export const EscrowUnreadable = defineError(
+  'EA_CA_ESCROW_UNREADABLE',
+  (reason: string) =>
+    `The CA key escrow in etcd is unusable: ${reason}. ` +
+    'It is not used; if it is damaged, delete it (`etcdctl del /etcd-agent/<cluster>/ca/escrow`) and the CA holder seals it again.',
+);
+
+export const EscrowSealed = defineError(
+  'EA_CA_ESCROW_SEALED',
+  () =>
+    'The CA key escrow in etcd does not open with this node\'s join token: the token differs from the one it was sealed with ' +
+    '(or the cluster name), or its bytes or the CA certificate beside it were changed. ' +
+    'Give this node the same join token as the member that sealed it (`cluster.tokenFile`); this node meanwhile does not take the CA role.',
+);
 
 export const ESCROW_VERSION = 1;
 const SALT_BYTES = 16;
