@@ -36,6 +36,11 @@ export const ERROR_DOC_SECTIONS: readonly ErrorDocSection[] = [
       'and lists the caller among the refused peers in its `/status`.',
   },
   { title: 'etcd', prefixes: ['EA_ETCD_'] },
+  {
+    title: 'Membership: joining and resizing',
+    prefixes: ['EA_JOIN_', 'EA_RESIZE_', 'EA_MEMBERSHIP_'],
+    intro: 'See the README, "Joining, spares and resizing", for how joiners are admitted and what `cluster resize` allows.',
+  },
   { title: 'Running etcd (systemd or a child process)', prefixes: ['EA_SVC_'] },
   {
     title: 'Discovery (mDNS)',

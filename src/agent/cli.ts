@@ -1,5 +1,6 @@
 import { defaultIo, reportError, usageError, wantsHelp, type CliIo } from './commands/args.js';
 import { checkConfigCommand } from './commands/check-config.js';
+import { CLUSTER_USAGE, clusterCommand } from './commands/cluster.js';
 import { initCommand } from './commands/init.js';
 import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
@@ -58,6 +59,7 @@ including an etcd data dir that holds data this node did not create.
                   the default config is DIR/etc/etcd-agent/config.yaml, and DIR
                   overrides paths.root
 `,
+  cluster: CLUSTER_USAGE,
   token: `usage: etcd-agent token generate
 
 Prints a new join token (256 random bits). Give the same token to every node.
@@ -77,6 +79,8 @@ commands:
   check-config   [--config PATH] [--root DIR]     validate the config (exit 0 or 2)
   status         [--json] [--address HOST:PORT] [--config PATH]
                                                   show what the local agent is doing
+  cluster resize N [--config PATH] [--root DIR]   set the wanted number of voting members
+                                                  (on a member; uses its admin certificate)
   token generate                                  print a new join token
   version                                         print the version
   help [COMMAND]                                  this text, or a command's options
@@ -97,6 +101,7 @@ const COMMANDS: Readonly<Record<string, Handler>> = {
   status: statusCommand,
   init: initCommand,
   'check-config': checkConfigCommand,
+  cluster: clusterCommand,
   token: tokenCommand,
   version: versionCommand,
 };

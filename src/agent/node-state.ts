@@ -1,6 +1,6 @@
 import type { GateState } from './admission.js';
 import { caHolderOf, type Proposal } from './bootstrap/election.js';
-import type { CommittedView, Enrollment, FormedMarker, StateStore } from './bootstrap/state-store.js';
+import type { CommittedView, Enrollment, FormedMarker, JoinState, StateStore } from './bootstrap/state-store.js';
 import type { AgentConfig } from './config/types.js';
 import { PROTOCOL_VERSION, type Candidate, type PeerInfo, type PeerStage, type ViewReport } from './peer/protocol.js';
 
@@ -8,6 +8,8 @@ import { PROTOCOL_VERSION, type Candidate, type PeerInfo, type PeerStage, type V
 export interface RoleView {
   holdsRole(): boolean;
   currentHolder(): Candidate | undefined;
+  /** The election has been seen since this agent started (else currentHolder() knows nothing yet). */
+  observed(): boolean;
 }
 
 /**
@@ -17,6 +19,8 @@ export interface RoleView {
  */
 export class NodeState {
   committed: CommittedView | undefined;
+  /** A joiner's admission (a node that joins a formed cluster instead of forming one). */
+  joinState: JoinState | undefined;
   enrollment: Enrollment | undefined;
   formed: FormedMarker | undefined;
   proposal: Proposal | undefined;
@@ -30,6 +34,7 @@ export class NodeState {
 
   async load(store: StateStore): Promise<void> {
     this.committed = await store.view();
+    this.joinState = await store.joinState();
     this.enrollment = await store.enrollment();
     this.formed = await store.formed();
   }
@@ -64,8 +69,26 @@ export class NodeState {
       nodeId: this.nodeId(),
       committed: this.committed?.view ?? null,
       proposed: proposal && proposal.kind !== 'waiting' ? proposal.view : null,
-      formed: Boolean(this.formed),
+      // An admitted joiner belongs to a formed cluster too: fresh agents that see only it must not bootstrap.
+      formed: Boolean(this.formed || this.joinState),
     };
+  }
+
+  /** This node joins (or joined) a formed cluster rather than forming one. */
+  joining(): boolean {
+    return Boolean(this.joinState || this.enrollment?.joined);
+  }
+
+  /**
+   * Who signs certificates, as this node knows it: once formed, the CA-role
+   * election's leader as last watched (undefined: nobody right now); before
+   * that (or before the first look at the election since start), the lowest
+   * id of its view, or what its admission said.
+   */
+  caHolder(): Candidate | undefined {
+    if (this.formed && this.role?.observed()) return this.role.currentHolder();
+    if (this.committed) return caHolderOf(this.committed.view);
+    return this.joinState?.caHolder;
   }
 
   /**

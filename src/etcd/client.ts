@@ -39,6 +39,10 @@ export interface EndpointStatus {
   dbSizeBytes: number;
   /** Hex. */
   clusterId: string;
+  /** The member's raft committed index (decimal string of a uint64). */
+  raftIndex: string;
+  /** A learner answers Status and serializable reads only (etcd 3.4). */
+  isLearner: boolean;
 }
 
 /** '12345' (uint64 as decimal, as etcd3 returns it) → '3039'. */
@@ -56,19 +60,22 @@ export async function listMembers(
   tls: EtcdTls,
   timeoutMs: number,
 ): Promise<{ clusterId: string; members: EtcdMember[] }> {
-  return withClient(endpoints, tls, timeoutMs, async (client) => {
-    const res = await client.cluster.memberList({});
-    return {
-      clusterId: idToHex(res.header.cluster_id),
-      members: res.members.map((m) => ({
-        id: idToHex(m.ID),
-        name: m.name,
-        peerUrls: [...m.peerURLs],
-        clientUrls: [...m.clientURLs],
-        isLearner: Boolean(m.isLearner),
-      })),
-    };
-  });
+  return withClient(endpoints, tls, timeoutMs, membersVia);
+}
+
+/** The member list through a client already open (see `withClient`). */
+export async function membersVia(client: Etcd3): Promise<{ clusterId: string; members: EtcdMember[] }> {
+  const res = await client.cluster.memberList({});
+  return {
+    clusterId: idToHex(res.header.cluster_id),
+    members: res.members.map((m) => ({
+      id: idToHex(m.ID),
+      name: m.name,
+      peerUrls: [...m.peerURLs],
+      clientUrls: [...m.clientURLs],
+      isLearner: Boolean(m.isLearner),
+    })),
+  };
 }
 
 export async function endpointStatus(endpoint: string, tls: EtcdTls, timeoutMs: number): Promise<EndpointStatus> {
@@ -82,6 +89,8 @@ export async function endpointStatus(endpoint: string, tls: EtcdTls, timeoutMs: 
       version: res.version,
       dbSizeBytes: Number(res.dbSize),
       clusterId: idToHex(res.header.cluster_id),
+      raftIndex: String(res.raftIndex),
+      isLearner: Boolean(res.isLearner),
     };
   });
 }
@@ -101,6 +110,8 @@ export async function endpointHealthy(
       const status = await client.maintenance.status({});
       if (idToHex(status.leader) === '0') return { healthy: false, reason: 'the member knows no leader (no quorum yet?)' };
       if (status.errors.length > 0) return { healthy: false, reason: `the member reports: ${status.errors.join('; ')}` };
+      // A learner refuses linearizable reads and alarm lists ("rpc not supported for learner"): knowing the leader is all it can show.
+      if (status.isLearner) return { healthy: true };
       try {
         // A range read is linearizable unless asked otherwise: it goes through the leader.
         await client.get('health').exec();
@@ -120,6 +131,7 @@ export async function endpointHealthy(
   }
 }
 
+/** Opens a client on `endpoints`, runs `fn` under one deadline, and closes the client whatever happens. */
 export async function withClient<T>(
   endpoints: string[],
   tls: EtcdTls,

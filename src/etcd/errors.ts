@@ -14,3 +14,16 @@ export const EtcdUnreachable = defineError(
     `etcd at ${endpoint} did not answer: ${reason}. Check that etcd is running there (etcd-agent status; the etcd log), ` +
     `that the address and port are right, and that the CA and client certificate belong to this cluster.`,
 );
+
+/** etcd refused a membership change (too many learners, learner not in sync, not enough started members, ...). */
+export const EtcdMemberOpRefused = defineError(
+  'EA_ETCD_MEMBER_OP',
+  (what: string, etcdSays: string) => `etcd refused to ${what}: ${etcdSays}`,
+);
+
+/** A record under /etcd-agent/<cluster>/ is not what the agents write there. */
+export const EtcdRecordInvalid = defineError(
+  'EA_ETCD_RECORD_INVALID',
+  (key: string, problem: string) =>
+    `the agents' record ${key} in etcd ${problem}; it is ignored — if it persists, delete or fix that key with etcdctl (the agents write it again)`,
+);

@@ -37,6 +37,7 @@ const report = (over: Partial<StatusReport> = {}): StatusReport => ({
   ready: true,
   certificates: [{ file: '/etc/etcd/pki/server.crt', notAfter: new Date(Date.now() + 10 * 86_400_000).toISOString(), daysLeft: 10 }],
   etcdService: { manager: 'process', state: 'active', detail: 'running', pid: 42, restarts: 2, recentLog: [] },
+  membership: null,
   lastError: null,
   ...over,
 });

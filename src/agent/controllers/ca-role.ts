@@ -108,13 +108,18 @@ export class CaRoleController implements Controller {
     }));
     if (!session.observing()) {
       await session.observe(
-        (value) => this.observed(value),
+        (value) => this.onObserved(value),
         (reason) => this.deps.logger.warn({ component: 'ca', reason }, 'watching the CA-role election broke; watching again'),
       );
     }
     if (!this.ca) await this.loadCa(pki.caPem, tls);
     if (this.ca && !session.campaigning() && !this.closed) await this.campaign(session);
     if (session.elected()) await this.keepEscrow(tls);
+  }
+
+  /** The election has been seen since this agent started. */
+  observed(): boolean {
+    return this.observedSince !== undefined;
   }
 
   /** The holder as last observed (never waits on etcd). */
@@ -178,7 +183,7 @@ export class CaRoleController implements Controller {
     await session?.close();
   }
 
-  private observed(value: string | undefined): void {
+  private onObserved(value: string | undefined): void {
     this.observedSince ??= new Date().toISOString();
     const candidate = value === undefined ? undefined : candidateFromValue(value);
     if (value !== undefined && !candidate) {

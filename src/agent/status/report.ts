@@ -3,8 +3,8 @@ import type { ServiceStatus } from '../../systemd/service-manager.js';
 import type { ClusterObservation } from '../controllers/cluster-health.js';
 import type { AgentConfig } from '../config/types.js';
 import { caHolderOf } from '../bootstrap/election.js';
-import type { View } from '../peer/protocol.js';
-import type { CaHolderStatus, CaRoleStatus, CertificateStatus, ControllerStatus, PeerStatus, Phase, StatusReport } from './model.js';
+import type { Candidate, View } from '../peer/protocol.js';
+import type { CaHolderStatus, CaRoleStatus, CertificateStatus, ControllerStatus, MembershipStatus, PeerStatus, Phase, StatusReport } from './model.js';
 
 /** Everything /status is made of, as plain data the agent already holds. */
 export interface StatusInput {
@@ -28,11 +28,22 @@ export interface StatusInput {
   certificates: CertificateStatus[];
   controllers: ControllerStatus[];
   service: { kind: string; status: ServiceStatus };
+  /** Who signs certificates when this node has no view of its own (it joined later). */
+  caHolder?: Candidate | undefined;
+  membership?: MembershipStatus | null;
+  /** Since when each member (by id) has been seen unhealthy. */
+  unhealthySince?: ReadonlyMap<string, number>;
+  now?: number;
 }
 
 /** Pure: the /status document. */
 export function buildStatusReport(input: StatusInput): StatusReport {
   const { config, view, observation: obs, formed, service } = input;
+  const now = input.now ?? Date.now();
+  const members = (obs?.members ?? []).map((m) => {
+    const since = m.healthy ? undefined : input.unhealthySince?.get(m.id);
+    return since === undefined ? m : { ...m, unhealthySince: new Date(since).toISOString(), unhealthyForMs: Math.max(0, now - since) };
+  });
   const memberName = (id: string): string => obs?.members.find((m) => m.id === id)?.name ?? '';
   return {
     version: input.version,
@@ -59,7 +70,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     discovery: input.discovery,
     peers: input.peers,
     refusals: [...input.refusals],
-    members: obs?.members ?? [],
+    members,
     leader: obs?.leaderId ? { id: obs.leaderId, name: memberName(obs.leaderId) } : null,
     localMemberId: obs?.localMemberId ?? formed?.memberId ?? null,
     // The service manager knows at once when etcd is down (killed, restarting); the next health check may be seconds away.
@@ -74,6 +85,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       recentLog: service.status.recentLog.slice(-10),
     },
     controllers: input.controllers,
+    membership: input.membership ?? null,
     lastError: input.lastError,
   };
 }
@@ -83,15 +95,18 @@ export function buildStatusReport(input: StatusInput): StatusReport {
  * saw it; before formation (and on a formed node that has not seen the
  * election yet since it started) the lowest id of the agreed view, labelled so.
  */
-export function caHolderStatus(input: Pick<StatusInput, 'view' | 'caRole' | 'formed' | 'nodeId'>): CaHolderStatus | null {
+export function caHolderStatus(input: Pick<StatusInput, 'view' | 'caRole' | 'formed' | 'nodeId' | 'caHolder'>): CaHolderStatus | null {
   const role = input.formed ? input.caRole : undefined;
   if (role?.observedSince) {
     const h = role.holder;
     return h ? { nodeId: h.nodeId, name: h.name, address: h.address, peerApiPort: h.peerApiPort, self: h.nodeId === input.nodeId, since: h.since, source: 'election' } : null;
   }
   const first = input.view ? caHolderOf(input.view) : undefined;
-  if (!first) return null;
-  return { nodeId: first.nodeId, name: first.name, address: first.address, peerApiPort: first.peerApiPort, self: first.nodeId === input.nodeId, since: null, source: 'initial-members' };
+  // A node that joined later has no view: the holder its admission named.
+  const known = first ?? input.caHolder;
+  if (!known) return null;
+  const source = first ? 'initial-members' : 'join-answer';
+  return { nodeId: known.nodeId, name: known.name, address: known.address, peerApiPort: known.peerApiPort, self: known.nodeId === input.nodeId, since: null, source };
 }
 
 /** Expiry of each certificate file, from its PEM. */
