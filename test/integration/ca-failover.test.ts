@@ -23,7 +23,7 @@ import {
 } from '../../src/pki/index.js';
 import { clusterKeys } from '../../src/etcd/keys.js';
 import type { StatusReport } from '../../src/agent/status/model.js';
-import { NodeSet, type TestNode } from '../helpers/agents.js';
+import { NodeSet, cliAsync, type TestNode } from '../helpers/agents.js';
 import { peerHttps, type PeerAnswer } from '../helpers/peer-https.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -137,22 +137,57 @@ t.test('issue 11 #3: the escrowed blob in etcd is not the key, and opens only wi
   }
 });
 
-let secondHolder: TestNode;
-
-t.test('issue 11 #2: kill the CA holder\'s host for good: within 15 s another member holds the role, every survivor names it, same CA', async (t) => {
-  const victim = firstHolder;
-  const survivors = set.nodes.filter((n) => n !== victim);
+/** kill -9 of a node's agent and its etcd, as when its host dies; returns the new holder every survivor names, and how long that took. */
+async function killHolder(victim: TestNode): Promise<{ holder: TestNode; ms: number }> {
+  const survivors = set.nodes.filter((n) => n !== victim && n.proc?.exitCode === null && n.proc.signalCode === null);
   const killedAt = Date.now();
   victim.proc?.kill('SIGKILL');
   set.killEtcd(victim);
   const { holder } = await electedHolder(survivors, 15_000, victim.name);
-  const ms = Date.now() - killedAt;
+  return { holder, ms: Date.now() - killedAt };
+}
+
+let secondHolder: TestNode;
+
+t.test('a former holder that comes back signs nothing: the role stays where it moved', async (t) => {
+  const former = firstHolder;
+  const { holder, ms } = await killHolder(former);
+  t.comment(`CA failover: ${ms} ms from kill -9 of ${former.name} (agent and etcd) to every survivor naming ${holder.name}`);
+  secondHolder = holder;
+  t.match((await set.status(holder)).caRole, { state: 'holder', keySource: 'escrow', timesElected: 1 }, `${holder.name} holds the role with the key from the escrow`);
+  t.notOk(existsSync(stateFile(holder, 'ca.key')), 'and writes no CA key to disk');
+
+  set.start(former);
+  await set.waitFormed([former], 60_000);
+  await waitFor(
+    `${former.name} to see ${holder.name} as holder and stand by`,
+    async () => {
+      const s = await set.status(former);
+      return s.caHolder?.source === 'election' && s.caHolder.name === holder.name && s.caRole?.state === 'standby' && s.caRole.keySource === 'local';
+    },
+    { timeoutMs: 20_000, describe: () => set.describe([former]) },
+  );
+  const member = set.nodes.find((n) => n !== former && n !== holder)!;
+  const refused = await enrollAsMember(former, member);
+  t.equal(refused.status, 403, 'the former holder refuses to sign');
+  t.equal(refused.body.code, 'EA_PEER_FORBIDDEN');
+  t.match(refused.body.message ?? '', new RegExp(`not the CA holder; ${holder.name} is`), 'and names the holder');
+  for (const n of set.nodes) t.equal((await set.status(n)).caHolder?.name, holder.name, `${n.name} names ${holder.name}`);
+  const signed = await enrollAsMember(holder, member);
+  t.equal(signed.status, 200, `${holder.name} signs`);
+});
+
+t.test('issue 11 #2: kill the CA holder\'s host for good: within 15 s another member holds the role, every survivor names it, same CA, a new agent enrolls and joins', async (t) => {
+  const victim = secondHolder;
+  const survivors = set.nodes.filter((n) => n !== victim);
+  const { holder, ms } = await killHolder(victim);
   t.comment(`CA failover: ${ms} ms from kill -9 of ${victim.name} (agent and etcd) to every survivor naming ${holder.name}`);
   t.ok(ms <= 15_000, `another member holds the role within 15 s (${ms} ms)`);
-  secondHolder = holder;
-  const s = await set.status(holder);
-  t.match(s.caRole, { state: 'holder', keySource: 'escrow', timesElected: 1 }, 'it signs with the key from the escrow');
-  t.notOk(existsSync(stateFile(holder, 'ca.key')), 'and writes no CA key to disk');
+  for (const n of survivors) {
+    const s = await set.status(n);
+    t.match(s.caHolder, { name: holder.name, address: holder.address, peerApiPort: 2390, source: 'election' }, `${n.name}: /status names ${holder.name}`);
+  }
+  t.equal((await set.status(holder)).caRole?.state, 'holder');
 
   // The new holder signs: a member's own certificates, re-issued under the same CA (the CA certificate never changes).
   const member = survivors.find((n) => n !== holder)!;
@@ -162,32 +197,45 @@ t.test('issue 11 #2: kill the CA holder\'s host for good: within 15 s another me
   t.equal(String(answer.body.caCertificate).trim(), caPem.trim(), 'it answers with the same CA certificate');
   t.ok(verifyIssuedBy(String(answer.body.certificate), caPem), 'the new certificate verifies against the unchanged ca.crt');
   for (const n of survivors) t.equal(sha(set.pki(n, 'ca.crt')), caHash, `${n.name}: ca.crt unchanged`);
-  const health = set.etcdctl(holder, ['put', 'after-failover', 'yes']);
-  t.equal(health.status, 0, 'the cluster still takes writes');
-});
+  t.equal(set.etcdctl(holder, ['put', 'after-failover', 'yes']).status, 0, 'the cluster still takes writes');
 
-t.test('a former holder that comes back signs nothing: the role stays where it is', async (t) => {
-  const former = firstHolder;
-  set.start(former);
-  await set.waitFormed([former], 60_000);
+  // The host is gone for good: its member is removed (what an operator, or membership's repair, does), and a new agent joins.
+  const deadId = (await set.status(holder)).members.find((m) => m.name === victim.name)?.id;
+  t.ok(deadId, `${victim.name}'s member id`);
+  const removed = set.etcdctl(holder, ['member', 'remove', deadId!]);
+  t.equal(removed.status, 0, `member remove: ${removed.stderr}`);
+  const joiner = await set.addNode(4, survivors, token);
+  set.start(joiner);
   await waitFor(
-    `${former.name} to see ${secondHolder.name} as holder and stand by`,
+    `${joiner.name} to join, enrolled by ${holder.name}, promoted and ready`,
     async () => {
-      const s = await set.status(former);
-      return s.caHolder?.source === 'election' && s.caHolder.name === secondHolder.name && s.caRole?.state === 'standby' && s.caRole.keySource === 'local';
+      const s = await set.status(joiner);
+      if (s.phase !== 'formed' || !s.ready) return false;
+      return s.members.some((m) => m.name === joiner.name && !m.isLearner);
     },
-    { timeoutMs: 20_000, describe: () => set.describe([former]) },
+    { timeoutMs: 120_000, intervalMs: 500, describe: () => set.describe([joiner, holder]) },
   );
-  const member = set.nodes.find((n) => n !== former && n !== secondHolder)!;
-  const refused = await enrollAsMember(former, member);
-  t.equal(refused.status, 403, 'the former holder refuses to sign');
-  t.equal(refused.body.code, 'EA_PEER_FORBIDDEN');
-  t.match(refused.body.message ?? '', new RegExp(`not the CA holder; ${secondHolder.name} is`), 'and names the holder');
-  for (const n of set.nodes) t.equal((await set.status(n)).caHolder?.name, secondHolder.name, `${n.name} names ${secondHolder.name}`);
+  t.equal(sha(set.pki(joiner, 'ca.crt')), caHash, 'it trusts the same CA');
+  t.ok(verifyIssuedBy(readFileSync(set.pki(joiner, 'server.crt'), 'utf8'), caPem), 'its certificate is issued by it');
+  t.match(readFileSync(holder.logFile, 'utf8'), new RegExp(`"component":"ca","peer":"${joiner.name}"[^\\n]*"msg":"signed node and client certificates"`), `${holder.name} signed it`);
+  t.notOk(existsSync(stateFile(joiner, 'ca.key')), 'no CA key on the joiner');
+  t.equal(set.etcdctl(joiner, ['get', 'after-failover', '--print-value-only']).stdout.trim(), 'yes', 'it serves the cluster\'s data');
+  await waitFor(
+    `${joiner.name} to stand by for the CA role (a member that joined later can hold it too)`,
+    async () => {
+      const s = await set.status(joiner);
+      return s.caRole?.state === 'standby' && s.caRole.keySource === 'escrow' && s.caHolder?.name === holder.name ? s : undefined;
+    },
+    { timeoutMs: 20_000, describe: () => set.describe([joiner]) },
+  );
+  const text = await cliAsync(['status', '--address', `${joiner.address}:${joiner.statusPort}`]);
+  t.match(text.stdout, new RegExp(`^CA holder: +${holder.name} at ${holder.address.replace(/\./g, '\\.')}:2390, since `, 'm'), '`etcd-agent status` names the holder');
+  t.match(text.stdout, /^CA role: +standby: /m);
 });
 
-t.test('a holder whose lease is gone signs nothing, even before it notices', async (t) => {
-  const holder = secondHolder;
+t.test('a holder whose lease is gone signs nothing, even before it notices; the role moves on', async (t) => {
+  const live = set.nodes.filter((n) => n.proc?.exitCode === null && n.proc.signalCode === null);
+  const { holder } = await electedHolder(live, 20_000);
   const list = set.etcdctl(holder, ['get', '--prefix', `${keys.caElection}/`, '-w', 'json']);
   // Lease ids are 64-bit: JSON.parse would round them, so they are read as text.
   const leases = [...list.stdout.matchAll(/"lease":(\d+)/g)].map((m) => m[1]!);
@@ -197,10 +245,17 @@ t.test('a holder whose lease is gone signs nothing, even before it notices', asy
   // Revoke the holder's lease behind its back; ask it to sign at once, before its keepalive can notice.
   const revoked = set.etcdctl(holder, ['lease', 'revoke', BigInt(leading.lease).toString(16)]);
   t.equal(revoked.status, 0, revoked.stderr);
-  const member = set.nodes.find((n) => n !== holder)!;
+  const member = live.find((n) => n !== holder)!;
   const answer = await enrollAsMember(holder, member);
   t.equal(answer.status, 403, `it refuses: ${answer.text.slice(0, 200)}`);
-  const { holder: next } = await electedHolder(set.nodes, 15_000, holder.name);
+  const { holder: next } = await electedHolder(live, 15_000, holder.name);
   t.not(next.name, holder.name, `the role moved on to ${next.name}`);
   await waitFor(`${holder.name} to stand by again`, async () => (await set.status(holder)).caRole?.state === 'standby', { timeoutMs: 15_000 });
+
+  // An agent that stops hands the role over at once (it revokes its own lease) instead of after the TTL.
+  const stoppedAt = Date.now();
+  await set.stop(next);
+  const { holder: after } = await electedHolder(live.filter((n) => n !== next), 15_000, next.name);
+  const ms = Date.now() - stoppedAt;
+  t.ok(ms < 5_000, `a stopping holder hands over at once: ${after.name} named by all after ${ms} ms`);
 });
