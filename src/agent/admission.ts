@@ -56,7 +56,11 @@ export interface GateState {
   /** The committed initial members, once agreed. */
   view: View | undefined;
   formed: boolean;
-  /** This node holds the CA role. */
+  /**
+   * This node may sign: before formation, it is the lowest id of the view;
+   * after formation, it holds the CA role in etcd's election now (CaRole asks
+   * etcd right before signing), whatever it held before.
+   */
   holder: boolean;
   holderName: string | undefined;
   /**
@@ -81,8 +85,9 @@ const refuse = (code: Refusal['code'], reason: string): Admission => ({ admitted
  */
 export function admitCertificate(caller: PeerCaller, state: GateState, kind: CertificateRequestKind): Admission {
   if (kind !== 'enroll') return refuse('EA_PEER_FORBIDDEN', `certificate request of kind "${String(kind)}" is not known`);
-  const view = state.view;
-  if (!view) return refuse('EA_PEER_NOT_READY', 'this agent has not agreed on the initial members yet; retry shortly');
+  // A member that joined later has no view of its own, yet may hold the CA role: only bootstrap needs the view.
+  if (!state.view && !state.formed) return refuse('EA_PEER_NOT_READY', 'this agent has not agreed on the initial members yet; retry shortly');
+  const view = state.view ?? [];
   if (state.formed && caller.via === 'token') {
     // Every initial member was enrolled before the cluster could form; after that, the token enrolls only an admitted joiner.
     const joiner = state.admitted;

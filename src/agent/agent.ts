@@ -16,6 +16,7 @@ import { ControllerSet } from './controllers/controller.js';
 import type { ClusterObservation } from './controllers/cluster-health.js';
 import { EtcdService, ServiceController } from './controllers/etcd-service.js';
 import { HealthController } from './controllers/health.js';
+import { CaRoleController } from './controllers/ca-role.js';
 import { NodeCredentials } from './credentials.js';
 import { discoverySources } from './discovery-sources.js';
 import { localClientUrl } from './files/etcd-files.js';
@@ -70,6 +71,7 @@ export class Agent {
   private tracker!: PeerTracker;
   private readonly etcd: EtcdService;
   private readonly ca: CaRole;
+  private readonly caRole: CaRoleController;
   private health!: HealthController;
   private membership!: MembershipParts;
   private repair!: RepairParts;
@@ -91,8 +93,17 @@ export class Agent {
     this.tickMs = options.tickMs ?? 1000;
     this.phase = new PhaseState(this.logger);
     this.etcd = new EtcdService(this.config, this.store, this.pki, options.serviceManager);
-    this.state = new NodeState(this.config, options.version, () => this.creds.nodeId);
-    this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason));
+    this.caRole = new CaRoleController({
+      clusterName: this.config.cluster.name,
+      token: this.config.cluster.token,
+      localUrl: localClientUrl(this.config),
+      self: () => candidateOf(this.state.selfInfo()),
+      pki: () => this.creds.pki(),
+      localCa: () => this.store.caMaterial(),
+      logger: this.logger,
+    });
+    this.state = new NodeState(this.config, options.version, () => this.creds.nodeId, this.caRole);
+    this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason), this.caRole, () => ({ formed: Boolean(this.state.formed), enrollment: this.state.enrollment }));
   }
 
   /** Called on every phase change (sd-notify STATUS=, logs). */
@@ -164,6 +175,7 @@ export class Agent {
     this.controllers = new ControllerSet([
       new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did), (detail) => this.repair.rejoin.begin('wiped', detail)),
       this.health,
+      this.caRole,
       this.membership.controller,
       this.repair.removalCheck,
     ], this.logger);
@@ -189,6 +201,8 @@ export class Agent {
     this.phase.set('stopping', 'shutting down');
     this.waker.wake();
     await this.loopDone;
+    // Before etcd may stop: a holder hands the CA role over at once instead of after its lease's TTL.
+    await this.caRole.close();
     await Promise.allSettled([this.peerServer?.close(), this.statusServer?.close(), this.peerSet?.stop()]);
     await this.etcd.manager.close();
   }
@@ -297,6 +311,7 @@ export class Agent {
       nodeId: this.creds?.nodeId ?? '',
       ...this.phase.snapshot(),
       view: this.state.committed?.view,
+      caRole: this.caRole.status(),
       formed: this.state.formed,
       observation: this.observation,
       observationFresh: this.health?.fresh() ?? false,

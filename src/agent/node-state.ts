@@ -4,6 +4,14 @@ import type { CommittedView, Enrollment, FormedMarker, JoinState, StateStore } f
 import type { AgentConfig } from './config/types.js';
 import { PROTOCOL_VERSION, type Candidate, type PeerInfo, type PeerStage, type ViewReport } from './peer/protocol.js';
 
+/** The CA role after formation, as this node last saw it (never waits on etcd). */
+export interface RoleView {
+  holdsRole(): boolean;
+  currentHolder(): Candidate | undefined;
+  /** The election has been seen since this agent started (else currentHolder() knows nothing yet). */
+  observed(): boolean;
+}
+
 /**
  * How far this node has come, as persisted: the agreed view, its enrollment,
  * the formed marker (plus the view it would propose now, in memory). Each
@@ -21,6 +29,7 @@ export class NodeState {
     private readonly config: AgentConfig,
     private readonly version: string,
     private readonly nodeId: () => string,
+    private readonly role?: RoleView,
   ) {}
 
   async load(store: StateStore): Promise<void> {
@@ -70,25 +79,29 @@ export class NodeState {
     return Boolean(this.joinState || this.enrollment?.joined);
   }
 
-  /** Who signs certificates, as this node knows it: the lowest id of its view, or what its admission said. */
+  /**
+   * Who signs certificates, as this node knows it: once formed, the CA-role
+   * election's leader as last watched (undefined: nobody right now); before
+   * that (or before the first look at the election since start), the lowest
+   * id of its view, or what its admission said.
+   */
   caHolder(): Candidate | undefined {
+    if (this.formed && this.role?.observed()) return this.role.currentHolder();
     if (this.committed) return caHolderOf(this.committed.view);
     return this.joinState?.caHolder;
   }
 
-  /** What the admission gate needs to know of this node. */
+  /**
+   * What the admission gate needs to know of this node. The CA holder is the
+   * lowest id of the agreed view while forming; after formation it is whoever
+   * holds the CA role in etcd's election (a former holder is not).
+   */
   gate(): GateState {
     const view = this.committed?.view;
-    const holder = view ? caHolderOf(view) : undefined;
     const selfId = this.nodeId();
-    return {
-      selfId,
-      selfName: this.config.node.name,
-      selfAddress: this.config.node.advertiseAddress,
-      view,
-      formed: Boolean(this.formed),
-      holder: holder?.nodeId === selfId,
-      holderName: holder?.name,
-    };
+    const base = { selfId, selfName: this.config.node.name, selfAddress: this.config.node.advertiseAddress, view, formed: Boolean(this.formed) };
+    if (this.formed) return { ...base, holder: this.role?.holdsRole() ?? false, holderName: this.role?.currentHolder()?.name };
+    const holder = view ? caHolderOf(view) : undefined;
+    return { ...base, holder: holder?.nodeId === selfId, holderName: holder?.name };
   }
 }

@@ -9,3 +9,13 @@ export { createEphemeralIdentity, type TlsIdentity } from './ephemeral.js';
 export { keyIdOfCertificate, keyIdOfPublicKey } from './key-id.js';
 export { generateToken } from './token.js';
 export { deriveHelloKey, newNonce, helloProof, verifyHelloProof, type HelloProofInput, type HelloRole } from './hello-proof.js';
+export {
+  ESCROW_VERSION,
+  escrowRecord,
+  openEscrowRecord,
+  parseEscrowRecord,
+  sealCaKey,
+  openCaKey,
+  trustedBy,
+  type EscrowRecord,
+} from './escrow.js';

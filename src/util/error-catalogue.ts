@@ -135,6 +135,18 @@ export const ERROR_CATALOGUE = {
   },
 
   // ---- bootstrap: enrollment and the agent's state --------------------------
+  EA_CA_ESCROW_FOREIGN: {
+    meaning: "The CA certificate beside the CA key escrow in etcd is not one this node's etcd trusts (not in its ca.crt), so signing with it would issue certificates its members reject; this node does not take the CA role.",
+    action: "Compare ca.crt on the members with the escrow's `caCertificate` (`etcdctl get /etcd-agent/<cluster>/ca/escrow`); the escrow was replaced by hand or belongs to another cluster: restore the right one, or follow the CA rotation steps in docs/ca.md.",
+  },
+  EA_CA_ESCROW_SEALED: {
+    meaning: "The CA key escrow in etcd does not open with this node's join token: the token (or the cluster name) differs from the sealer's, or the sealed bytes or the CA certificate beside them were changed; AES-GCM cannot tell which.",
+    action: 'Give this node the same join token as the other members (`cluster.tokenFile`) and restart it; until then it does not take the CA role.',
+  },
+  EA_CA_ESCROW_UNREADABLE: {
+    meaning: 'The CA key escrow in etcd is not an escrow this agent can read: not JSON, a missing field, truncated, or a format version it does not know.',
+    action: 'If an agent of another version wrote it, run the same version everywhere; if it is damaged, delete it (`etcdctl del /etcd-agent/<cluster>/ca/escrow`) and the CA holder seals it again.',
+  },
   EA_CA_KEY_MISSING: {
     meaning: "On the CA holder, the CA certificate is in the state dir but its key (ca.key) is not; the key is always written first, so it was removed after the CA was made. The holder cannot sign and will not make a second CA.",
     action: 'Restore ca.key from a backup into the state dir (mode 0600); never delete ca.crt to make the agent start over, that would create a second CA the members do not trust.',

@@ -13,7 +13,7 @@ export function createLogger(options: { level?: string; name?: string; destinati
       name: options.name ?? 'etcd-agent',
       level: options.level ?? 'info',
       redact: {
-        paths: ['token', '*.token', 'cluster.token', 'config.cluster.token', 'proof', '*.proof', 'key', '*.privateKey'],
+        paths: ['token', '*.token', 'cluster.token', 'config.cluster.token', 'proof', '*.proof', 'key', '*.privateKey', 'keyPem', '*.keyPem'],
         censor: '[redacted]',
       },
       base: { pid: process.pid },

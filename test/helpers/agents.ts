@@ -242,7 +242,8 @@ export class NodeSet {
 
 export function httpGet(host: string, port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolveGet, reject) => {
-    const req = get({ host, port, path, timeout: 3000 }, (res) => {
+    // No keep-alive: a pooled socket the agent closed while this process was blocked in spawnSync (etcdctl) would be reused and reset.
+    const req = get({ host, port, path, timeout: 3000, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolveGet({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));

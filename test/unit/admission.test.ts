@@ -97,6 +97,16 @@ t.test('after formation the token enrolls exactly the admitted joiner, as itself
   }
 });
 
+t.test('after formation the CA holder may be a member that joined later (no view of its own)', async (t) => {
+  const joiner = member(5);
+  const later: GateState = { ...holderState, selfId: id(4), selfName: 'n4', selfAddress: '10.9.0.4', view: undefined, formed: true, holder: true, holderName: 'n4', admitted: joiner };
+  const got = admitCertificate(token(joiner), later, 'enroll');
+  t.equal(got.admitted, true, 'it enrolls the admitted joiner');
+  const former: GateState = { ...later, holder: false, holderName: 'n2' };
+  t.match(admitCertificate(token(joiner), former, 'enroll'), { admitted: false, code: 'EA_PEER_FORBIDDEN', reason: /not the CA holder; n2 is/ }, 'a member that no longer holds the role refuses, naming the holder');
+  t.match(admitCertificate(token(joiner), { ...later, formed: false }, 'enroll'), { admitted: false, code: 'EA_PEER_NOT_READY' }, 'without a view and not formed: not ready');
+});
+
 t.test('hello admission', async (t) => {
   const fresh = { ...holderState, view: undefined };
   const stranger: Candidate = { ...member(7) };

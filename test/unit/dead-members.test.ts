@@ -38,6 +38,7 @@ function report(members: MemberStatus[], since: UnhealthySince, now: number) {
     reason: 'ok',
     phaseSince: '',
     lastError: null,
+    caRole: undefined,
     view: undefined,
     formed: { clusterId: 'c1', memberId: 'a' },
     observation: { clusterId: 'c1', localMemberId: 'a', leaderId: 'a', members, complete: true, localHealthy: true, reason: '' },

@@ -10,7 +10,19 @@ const report = (over: Partial<StatusReport> = {}): StatusReport => ({
   phase: 'formed',
   reason: 'all 3 members healthy',
   phaseSince: '2026-11-22T10:00:00.000Z',
-  caHolder: { nodeId: 'a'.repeat(32), name: 'n1', self: true },
+  caHolder: { nodeId: 'a'.repeat(32), name: 'n1', address: '10.0.0.11', peerApiPort: 2390, self: true, since: '2026-11-22T10:00:05.000Z', source: 'election' },
+  caRole: {
+    state: 'holder',
+    reason: 'holds the CA role (CA key from its state dir)',
+    since: '2026-11-22T10:00:05.000Z',
+    keySource: 'local',
+    escrow: 'present',
+    holder: null,
+    observedSince: '2026-11-22T10:00:04.000Z',
+    heldSince: '2026-11-22T10:00:05.000Z',
+    timesElected: 1,
+    lastElectedAt: '2026-11-22T10:00:05.000Z',
+  },
   initialMembers: [],
   discovery: { sources: ['seed'], problems: [] },
   peers: [{ endpoint: '10.0.0.12:2390', sources: ['seed'], origin: '10.0.0.12:2390', authenticated: false, error: 'ECONNREFUSED' }],
@@ -34,12 +46,16 @@ t.test('the status table says what matters in words', async (t) => {
   const text = renderStatusText(report());
   t.match(text, /^phase: +formed since/m);
   t.match(text, /^reason: +all 3 members healthy$/m);
-  t.match(text, /^CA holder: +n1 \(this node\)$/m);
+  t.match(text, /^CA holder: +n1 at 10\.0\.0\.11:2390 \(this node\), since 2026-11-22T10:00:05\.000Z$/m);
+  t.match(text, /^CA role: +holder: holds the CA role \(CA key from its state dir\)$/m);
+  const other = renderStatusText(report({ caHolder: { nodeId: 'b'.repeat(32), name: 'n2', address: 'fd00::12', peerApiPort: 2390, self: false, since: null, source: 'initial-members' } }));
+  t.match(other, /^CA holder: +n2 at \[fd00::12\]:2390, lowest id of the initial members$/m);
+  t.match(renderStatusText(report({ caHolder: null })), /^CA holder: +\(none right now: the CA-role election is under way\)$/m);
   t.match(text, /n2 +2b +https:\/\/10\.0\.0\.12:2379 +no \(no leader\)/);
   t.match(text, /n1 +1a +https:\/\/10\.0\.0\.11:2379 +yes +\*/, 'the leader is starred');
   t.match(text, /10\.0\.0\.12:2390 .* ECONNREFUSED/);
   t.match(text, /10\.0\.0\.66 \(evil\): wrong join token/);
-  const waiting = renderStatusText(report({ phase: 'discovering', reason: 'waiting for peers: 1 of 3', caHolder: null, members: [], leader: null, ready: false }));
+  const waiting = renderStatusText(report({ phase: 'discovering', reason: 'waiting for peers: 1 of 3', caHolder: null, caRole: null, members: [], leader: null, ready: false }));
   t.match(waiting, /CA holder: +\(not chosen yet\)/);
   t.notMatch(waiting, /MEMBERS/);
 });

@@ -5,7 +5,9 @@
  * next health check may be seconds away).
  */
 import t from 'tap';
-import { buildStatusReport, type StatusInput } from '../../src/agent/status/report.js';
+import { buildStatusReport, caHolderStatus, type StatusInput } from '../../src/agent/status/report.js';
+import type { CaRoleStatus } from '../../src/agent/status/model.js';
+import { viewMember } from '../helpers/fixtures.js';
 import { readinessReason } from '../../src/agent/status/server.js';
 import type { AgentConfig } from '../../src/agent/config/types.js';
 import type { ServiceActiveState } from '../../src/systemd/service-manager.js';
@@ -27,6 +29,7 @@ function input(state: ServiceActiveState, over: Partial<StatusInput> = {}): Stat
     phaseSince: '2026-12-01T00:00:00.000Z',
     lastError: null,
     view: undefined,
+    caRole: undefined,
     formed: { clusterId: 'c1', memberId: 'm1' },
     observation: {
       clusterId: 'c1',
@@ -57,4 +60,32 @@ t.test('ready needs a fresh healthy observation and an active etcd service', asy
   }
   t.equal(buildStatusReport(input('active', { observationFresh: false })).ready, false, 'a stale observation vouches for nothing');
   t.equal(buildStatusReport(input('active', { formed: undefined, phase: 'forming' })).ready, false, 'not formed: not ready');
+});
+
+t.test('the CA holder: the view\'s lowest id while forming, the election\'s leader once formed', async (t) => {
+  const view = [viewMember(1), viewMember(2), viewMember(3)];
+  const self = viewMember(1).nodeId;
+  const role = (over: Partial<CaRoleStatus>): CaRoleStatus => ({
+    state: 'standby',
+    reason: 'waiting in the CA-role election',
+    since: '2026-12-01T00:00:00.000Z',
+    keySource: 'escrow',
+    escrow: 'present',
+    holder: null,
+    observedSince: null,
+    heldSince: null,
+    timesElected: 0,
+    lastElectedAt: null,
+    ...over,
+  });
+  const first = caHolderStatus({ view, nodeId: self, formed: undefined, caRole: undefined });
+  t.match(first, { nodeId: viewMember(1).nodeId, name: viewMember(1).name, address: viewMember(1).address, self: true, since: null, source: 'initial-members' }, 'forming: the lowest id');
+  const formed = { clusterId: 'c1', memberId: 'm1' };
+  t.match(caHolderStatus({ view, nodeId: self, formed, caRole: role({}) }), { source: 'initial-members' }, 'formed, election not seen yet since start: the lowest id, labelled so');
+  const n2 = { ...viewMember(2), since: '2026-12-01T00:01:00.000Z' };
+  const elected = caHolderStatus({ view, nodeId: self, formed, caRole: role({ observedSince: '2026-12-01T00:00:01.000Z', holder: n2 }) });
+  t.same(elected, { nodeId: n2.nodeId, name: n2.name, address: n2.address, peerApiPort: n2.peerApiPort, self: false, since: n2.since, source: 'election' }, 'formed: the election\'s leader');
+  t.equal(caHolderStatus({ view, nodeId: self, formed, caRole: role({ observedSince: '2026-12-01T00:00:01.000Z' }) }), null, 'formed, nobody leads: none (never the dead first holder)');
+  t.equal(caHolderStatus({ view: undefined, nodeId: self, formed, caRole: role({ observedSince: 'x', holder: { ...viewMember(1), since: 'y' } })})?.self, true, 'a node that joined later (no view) sees itself as holder');
+  t.equal(buildStatusReport(input('active', { view, formed: undefined, phase: 'forming', caRole: role({}) })).caRole, null, 'no CA role section while forming');
 });

@@ -61,6 +61,21 @@ export class CaHolder {
     return new CaHolder(ca, record.initialClusterToken, view, options, logger);
   }
 
+  /**
+   * A signer for a CA that already exists: after formation, on whichever
+   * member holds the CA role (the key from its state dir or from the escrow).
+   * Never makes a CA: a formed cluster trusts exactly the one it has.
+   */
+  static fromMaterial(
+    ca: CertificateAuthority,
+    initialClusterToken: string,
+    view: View,
+    options: CaHolderOptions,
+    logger: Logger,
+  ): CaHolder {
+    return new CaHolder(ca, initialClusterToken, view, options, logger);
+  }
+
   get caCertPem(): string {
     return this.ca.certPem;
   }

@@ -20,7 +20,8 @@ export function renderStatusText(report: StatusReport): string {
   row('phase', `${r.phase} since ${r.phaseSince}`);
   row('reason', r.reason);
   row('ready', r.ready ? 'yes' : 'no');
-  row('CA holder', r.caHolder ? `${r.caHolder.name}${r.caHolder.self ? ' (this node)' : ''}` : '(not chosen yet)');
+  row('CA holder', caHolderText(r));
+  if (r.caRole) row('CA role', `${r.caRole.state}: ${r.caRole.reason}`);
   row('etcd service', `${r.etcdService.state} via ${r.etcdService.manager}${r.etcdService.pid ? `, pid ${r.etcdService.pid}` : ''}; ${r.etcdService.detail}`);
   for (const source of r.discovery.sources) row('discovery', source);
   for (const problem of r.discovery.problems) row('discovery issue', problem);
@@ -75,6 +76,14 @@ export function renderStatusText(report: StatusReport): string {
     for (const x of r.refusals.slice(-5)) lines.push(`  ${x.at} ${x.from}: ${x.reason}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+function caHolderText(r: StatusReport): string {
+  const h = r.caHolder;
+  if (!h) return r.caRole ? '(none right now: the CA-role election is under way)' : '(not chosen yet)';
+  const where = `${h.address.includes(':') ? `[${h.address}]` : h.address}:${h.peerApiPort}`;
+  const how = h.source === 'election' ? `since ${h.since ?? '?'}` : h.source === 'join-answer' ? 'as its admission said' : 'lowest id of the initial members';
+  return `${h.name} at ${where}${h.self ? ' (this node)' : ''}, ${how}`;
 }
 
 function table(header: string[], rows: string[][]): string {

@@ -5,7 +5,7 @@ import { isDead } from '../controllers/dead-members.js';
 import type { AgentConfig } from '../config/types.js';
 import { caHolderOf } from '../bootstrap/election.js';
 import type { Candidate, View } from '../peer/protocol.js';
-import type { CertificateStatus, ControllerStatus, MembershipStatus, PeerStatus, Phase, StatusReport } from './model.js';
+import type { CaHolderStatus, CaRoleStatus, CertificateStatus, ControllerStatus, MembershipStatus, PeerStatus, Phase, StatusReport } from './model.js';
 
 /** Everything /status is made of, as plain data the agent already holds. */
 export interface StatusInput {
@@ -17,6 +17,8 @@ export interface StatusInput {
   phaseSince: string;
   lastError: string | null;
   view: View | undefined;
+  /** The CA role after formation (the election as this node sees it). */
+  caRole: CaRoleStatus | undefined;
   formed: { clusterId: string; memberId: string } | undefined;
   observation: ClusterObservation | undefined;
   /** The observation is recent enough to vouch for readiness. */
@@ -38,7 +40,6 @@ export interface StatusInput {
 /** Pure: the /status document. */
 export function buildStatusReport(input: StatusInput): StatusReport {
   const { config, view, observation: obs, formed, service } = input;
-  const holder = view ? caHolderOf(view) : input.caHolder;
   const now = input.now ?? Date.now();
   const members = (obs?.members ?? []).map((m) => {
     const since = m.healthy ? undefined : input.unhealthySince?.get(m.id);
@@ -66,7 +67,8 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     phase: input.phase,
     reason: input.reason,
     phaseSince: input.phaseSince,
-    caHolder: holder ? { nodeId: holder.nodeId, name: holder.name, self: holder.nodeId === input.nodeId } : null,
+    caHolder: caHolderStatus(input),
+    caRole: formed && input.caRole ? input.caRole : null,
     initialMembers: (view ?? []).map((m) => ({ nodeId: m.nodeId, name: m.name, address: m.address })),
     discovery: input.discovery,
     peers: input.peers,
@@ -89,6 +91,25 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     membership: input.membership ?? null,
     lastError: input.lastError,
   };
+}
+
+/**
+ * Who signs: after formation the CA-role election's leader as this node last
+ * saw it; before formation (and on a formed node that has not seen the
+ * election yet since it started) the lowest id of the agreed view, labelled so.
+ */
+export function caHolderStatus(input: Pick<StatusInput, 'view' | 'caRole' | 'formed' | 'nodeId' | 'caHolder'>): CaHolderStatus | null {
+  const role = input.formed ? input.caRole : undefined;
+  if (role?.observedSince) {
+    const h = role.holder;
+    return h ? { nodeId: h.nodeId, name: h.name, address: h.address, peerApiPort: h.peerApiPort, self: h.nodeId === input.nodeId, since: h.since, source: 'election' } : null;
+  }
+  const first = input.view ? caHolderOf(input.view) : undefined;
+  // A node that joined later has no view: the holder its admission named.
+  const known = first ?? input.caHolder;
+  if (!known) return null;
+  const source = first ? 'initial-members' : 'join-answer';
+  return { nodeId: known.nodeId, name: known.name, address: known.address, peerApiPort: known.peerApiPort, self: known.nodeId === input.nodeId, since: null, source };
 }
 
 /** Expiry of each certificate file, from its PEM. */
