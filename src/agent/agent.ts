@@ -16,6 +16,7 @@ import { ControllerSet } from './controllers/controller.js';
 import type { ClusterObservation } from './controllers/cluster-health.js';
 import { EtcdService, ServiceController } from './controllers/etcd-service.js';
 import { HealthController } from './controllers/health.js';
+import { SnapshotController } from './controllers/snapshots.js';
 import { NodeCredentials } from './credentials.js';
 import { discoverySources } from './discovery-sources.js';
 import { localClientUrl } from './files/etcd-files.js';
@@ -26,6 +27,7 @@ import { enrollResponseSchema, type EnrollResponse } from './peer/protocol.js';
 import type { PeerServer } from './peer/server.js';
 import { createPeerParts } from './peer/wiring.js';
 import { candidateOf, endpointOfInfo, type PeerTracker } from './peer/tracker.js';
+import { AgentMetrics } from './status/metrics.js';
 import { PhaseState, type Phase } from './status/phase.js';
 import type { StatusReport } from './status/model.js';
 import { buildStatusReport } from './status/report.js';
@@ -70,6 +72,9 @@ export class Agent {
   private readonly ca: CaRole;
   private health!: HealthController;
   private controllers!: ControllerSet;
+  /** Every member snapshots its own etcd; the membership controller calls `snapshotNow` before a removal. */
+  readonly snapshots: SnapshotController;
+  readonly metrics: AgentMetrics;
 
   private readonly state: NodeState;
   private observation: ClusterObservation | undefined;
@@ -89,6 +94,14 @@ export class Agent {
     this.etcd = new EtcdService(this.config, this.store, this.pki, options.serviceManager);
     this.state = new NodeState(this.config, options.version, () => this.creds.nodeId);
     this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason));
+    this.snapshots = new SnapshotController(this.config, () => ({ endpoint: localClientUrl(this.config), tls: this.adminTls() }), this.logger);
+    this.metrics = new AgentMetrics({ report: () => this.report(), loopAlive: () => this.loopAlive() });
+  }
+
+  /** The node's local admin client certificate, for its own etcd. */
+  private adminTls(): { caPem: string; certPem: string; keyPem: string } {
+    const pki = this.creds.pki()!;
+    return { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
   }
 
   /** Called on every phase change (sd-notify STATUS=, logs). */
@@ -117,15 +130,17 @@ export class Agent {
     ({ client: this.client, tracker: this.tracker, server: this.peerServer } = peer);
     this.health = new HealthController(localClientUrl(this.config), () => this.creds.pki()!, () => state.enrollment!, (o) => {
       this.observation = o;
+      this.metrics.leaderObserved(o.leaderId);
       this.phase.set('formed', o.reason);
     });
     this.controllers = new ControllerSet([
       new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did)),
       this.health,
+      this.snapshots,
     ], this.logger);
     // A node that cannot run etcd must not take a seat among the initial members.
     if (await this.etcdInstalled()) await this.openPeerApi();
-    this.statusServer = createStatusServer({ report: () => this.report(), loopAlive: () => this.loopAlive() });
+    this.statusServer = createStatusServer({ report: () => this.report(), loopAlive: () => this.loopAlive(), metrics: this.metrics });
     await this.statusServer.listen({ host: this.config.statusApi.host, port: this.config.statusApi.port });
     await this.peerSet.start();
     const { node, cluster, peerApi, statusApi } = this.config;
@@ -145,6 +160,7 @@ export class Agent {
     this.phase.set('stopping', 'shutting down');
     this.waker.wake();
     await this.loopDone;
+    await this.snapshots.stop();
     await Promise.allSettled([this.peerServer?.close(), this.statusServer?.close(), this.peerSet?.stop()]);
     await this.etcd.manager.close();
   }
@@ -252,6 +268,7 @@ export class Agent {
       peers: this.tracker?.status() ?? [],
       certificates: this.creds?.certificates() ?? [],
       controllers: this.controllers?.status() ?? [],
+      snapshots: this.snapshots.status(),
       service: { kind: this.etcd.manager.kind, status: this.etcd.manager.status() },
     });
   }

@@ -120,7 +120,8 @@ export async function endpointHealthy(
   }
 }
 
-async function withClient<T>(
+/** One bounded client for `fn`: opened, given the deadline, closed whatever happens. */
+export async function withClient<T>(
   endpoints: string[],
   tls: EtcdTls,
   timeoutMs: number,

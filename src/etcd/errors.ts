@@ -14,3 +14,10 @@ export const EtcdUnreachable = defineError(
     `etcd at ${endpoint} did not answer: ${reason}. Check that etcd is running there (etcd-agent status; the etcd log), ` +
     `that the address and port are right, and that the CA and client certificate belong to this cluster.`,
 );
+
+/** A file is not a usable etcd snapshot; `why` says what the check found. */
+export const SnapshotInvalid = defineError(
+  'EA_SNAPSHOT_INVALID',
+  (file: string, why: string) =>
+    `${file} is not a usable etcd snapshot: ${why}. Use another snapshot (etcd-agent snapshot list shows the verified ones), or take a new one with etcd-agent snapshot save.`,
+);

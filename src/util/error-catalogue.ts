@@ -197,6 +197,28 @@ export const ERROR_CATALOGUE = {
     action: 'Check that etcd is running there (`etcd-agent status`, the etcd log), that the address and port are right, and that the CA and client certificate belong to this cluster.',
   },
 
+  // ---- snapshots and restore ------------------------------------------------
+  EA_SNAPSHOT_INVALID: {
+    meaning: 'A file is not a usable etcd snapshot: its SHA-256 integrity hash does not match, it has no hash (not made by the snapshot API), or its database structure is damaged.',
+    action: 'Use another snapshot (`etcd-agent snapshot list` shows the verified ones), or take a new one with `etcd-agent snapshot save PATH`.',
+  },
+  EA_SNAPSHOT_FAILED: {
+    meaning: 'Taking a snapshot failed (etcd did not answer, the disk is full, the written file did not verify); no partial file was left and no older snapshot was removed.',
+    action: 'Read the reason in the message: free space in `snapshots.dir`, or check the local etcd (`etcd-agent status`); scheduled snapshots retry by themselves.',
+  },
+  EA_RESTORE_QUORUM: {
+    meaning: '`etcd-agent restore` refused because the current cluster still has quorum: a restore would replace it with older data and a new cluster id.',
+    action: 'Do not restore a working cluster; repair it instead. Only if its members are to be wiped anyway, run the restore again with `--force`.',
+  },
+  EA_RESTORE_REFUSED: {
+    meaning: '`etcd-agent restore` cannot start: not root, the agent or etcd still runs on this host, this host was never a member, it lacks the CA key, or etcdctl is missing; nothing was changed.',
+    action: 'Do what the message says (for example `systemctl stop etcd-agent etcd`), then run the restore again.',
+  },
+  EA_RESTORE_FAILED: {
+    meaning: 'A step of `etcd-agent restore` failed after it began; the message says which step, what was already done and where the old data dir is (never deleted).',
+    action: 'Fix the cause named in the message and run the restore again; `docs/disaster-recovery.md` says how to go back to the old data dir.',
+  },
+
   // ---- running etcd: systemd or a child process -----------------------------
   EA_SVC_ACCOUNT: {
     meaning: 'The system account that `etcd.service` runs as could not be created.',

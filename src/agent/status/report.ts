@@ -4,7 +4,7 @@ import type { ClusterObservation } from '../controllers/cluster-health.js';
 import type { AgentConfig } from '../config/types.js';
 import { caHolderOf } from '../bootstrap/election.js';
 import type { View } from '../peer/protocol.js';
-import type { CertificateStatus, ControllerStatus, PeerStatus, Phase, StatusReport } from './model.js';
+import type { CertificateStatus, ControllerStatus, PeerStatus, Phase, SnapshotStatus, StatusReport } from './model.js';
 
 /** Everything /status is made of, as plain data the agent already holds. */
 export interface StatusInput {
@@ -25,6 +25,7 @@ export interface StatusInput {
   refusals: { from: string; reason: string; at: string }[];
   certificates: CertificateStatus[];
   controllers: ControllerStatus[];
+  snapshots: SnapshotStatus;
   service: { kind: string; status: ServiceStatus };
 }
 
@@ -72,6 +73,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       recentLog: service.status.recentLog.slice(-10),
     },
     controllers: input.controllers,
+    snapshots: input.snapshots,
     lastError: input.lastError,
   };
 }
