@@ -16,6 +16,7 @@ import { ControllerSet } from './controllers/controller.js';
 import type { ClusterObservation } from './controllers/cluster-health.js';
 import { EtcdService, ServiceController } from './controllers/etcd-service.js';
 import { HealthController } from './controllers/health.js';
+import { LineageController, type Supersession } from './controllers/lineage.js';
 import { SnapshotController } from './controllers/snapshots.js';
 import { NodeCredentials } from './credentials.js';
 import { discoverySources } from './discovery-sources.js';
@@ -26,6 +27,8 @@ import type { PeerClient } from './peer/client.js';
 import { enrollResponseSchema, type EnrollResponse } from './peer/protocol.js';
 import type { PeerServer } from './peer/server.js';
 import { createPeerParts } from './peer/wiring.js';
+import { KnownMembersRecorder } from './restore/known-members.js';
+import { stepAside } from './restore/step-aside.js';
 import { candidateOf, endpointOfInfo, type PeerTracker } from './peer/tracker.js';
 import { AgentMetrics } from './status/metrics.js';
 import { PhaseState, type Phase } from './status/phase.js';
@@ -128,12 +131,26 @@ export class Agent {
       refused: (from, reason) => this.phase.refused(from, reason),
     }, this.logger);
     ({ client: this.client, tracker: this.tracker, server: this.peerServer } = peer);
+    const members = new KnownMembersRecorder(this.store);
     this.health = new HealthController(localClientUrl(this.config), () => this.creds.pki()!, () => state.enrollment!, (o) => {
       this.observation = o;
       this.metrics.leaderObserved(o.leaderId);
+      members.record(o).catch((err: unknown) => this.logger.warn({ component: 'health', err: describeError(err) }, 'could not keep the member list'));
       this.phase.set('formed', o.reason);
     });
+    const lineage = new LineageController({
+      config: this.config,
+      store: this.store,
+      formed: () => state.formed!,
+      enrollment: () => state.enrollment!,
+      observation: () => this.observation,
+      tls: () => this.adminTls(),
+      superseded: (evidence) => this.supersede(evidence),
+      logger: this.logger,
+    });
+    // Lineage first: a member of a cluster that was replaced must not start etcd even once.
     this.controllers = new ControllerSet([
+      lineage,
       new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did)),
       this.health,
       this.snapshots,
@@ -195,6 +212,20 @@ export class Agent {
     if (enrollment && this.creds.pki()) return this.bringUp(enrollment);
     if (committed) return this.enroll(committed);
     return this.discoverAndElect();
+  }
+
+  /** This node's cluster was restored into a new one elsewhere: stop serving it and start over as a new agent, which joins the new cluster. */
+  private async supersede(evidence: Supersession): Promise<void> {
+    const { stateAside, dataAside } = await stepAside(this.config, () => this.etcd.manager.stop());
+    this.state.formed = undefined;
+    this.state.enrollment = undefined;
+    this.state.committed = undefined;
+    this.observation = undefined;
+    this.creds = await NodeCredentials.load(this.store, this.pki, this.config.node.name, false);
+    this.peerServer.updateTls(this.creds.tls());
+    const why = `cluster ${evidence.oldClusterId} was restored from a snapshot into cluster ${evidence.record.clusterId} by ${evidence.record.by} (${evidence.url} serves it)`;
+    this.logger.warn({ component: 'lineage', stateAside, dataAside }, `${why}: etcd stopped, state and data set aside; joining the new cluster as a new member`);
+    this.phase.set('discovering', `${why}; old data kept in ${dataAside ?? '(no data dir)'}; joining the new cluster as a new member`);
   }
 
   private async etcdInstalled(): Promise<boolean> {

@@ -43,8 +43,6 @@ export interface BoltSummary {
   /** Bytes of the database proper: high-water mark × page size. */
   totalSize: number;
   pageSize: number;
-  /** Values of the `members` bucket's keys (etcd member ids, hex) — what a restore wrote. */
-  memberIds: string[];
 }
 
 export class BoltFormatError extends Error {}
@@ -86,7 +84,6 @@ class Walk {
   private hashValue = 0;
   private totalKey = 0;
   private revision = 0;
-  private readonly memberIds: string[] = [];
 
   constructor(
     private readonly handle: FileHandle,
@@ -114,7 +111,7 @@ class Walk {
       const more = this.problemCount > this.problems.length ? `; and ${this.problemCount - this.problems.length} more` : '';
       throw new BoltFormatError(`integrity check failed, ${this.problemCount} error(s): ${this.problems.join('; ')}${more}`);
     }
-    return { hash: this.hashValue >>> 0, revision: this.revision, totalKey: this.totalKey, totalSize, pageSize: meta.pageSize, memberIds: this.memberIds };
+    return { hash: this.hashValue >>> 0, revision: this.revision, totalKey: this.totalKey, totalSize, pageSize: meta.pageSize };
   }
 
   private problem(text: string): void {
@@ -207,7 +204,6 @@ class Walk {
         if (v.length > 0) this.hashValue = crc32c(v, this.hashValue);
         this.totalKey += 1;
         if (name === 'key' && k.length >= 8) this.revision = Number(k.readBigUInt64BE(0));
-        if (name === 'members') this.memberIds.push(k.toString('latin1'));
       });
     });
   }

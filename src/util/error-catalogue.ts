@@ -34,6 +34,10 @@ export const ERROR_CATALOGUE = {
     meaning: '`etcd-agent status` reached something at the status address, but it did not answer with the status JSON.',
     action: "Check that `--address` (or the config's `statusApi.address`) points at etcd-agent's status API and not at another service.",
   },
+  EA_ADMIN_CERT_UNAVAILABLE: {
+    meaning: "A day-2 command (snapshot, restore) needs this node's admin client certificate and key (etcdctl.crt, etcdctl.key) and the CA certificate, and cannot read them: the node has not enrolled in a cluster yet, the command does not run as root, or `--config`/`--root` point at another node.",
+    action: 'Run the command as root on a member of the cluster, with the same `--config`/`--root` the agent uses.',
+  },
   EA_STATUS_UNREACHABLE: {
     meaning: '`etcd-agent status` found no agent answering at the status address.',
     action: "Check that the agent is running (`systemctl status etcd-agent`) and that `--address` or the config's `statusApi.address` is where it listens.",
@@ -213,6 +217,11 @@ export const ERROR_CATALOGUE = {
   EA_RESTORE_REFUSED: {
     meaning: '`etcd-agent restore` cannot start: not root, the agent or etcd still runs on this host, this host was never a member, it lacks the CA key, or etcdctl is missing; nothing was changed.',
     action: 'Do what the message says (for example `systemctl stop etcd-agent etcd`), then run the restore again.',
+  },
+  EA_RESTORE_INTERRUPTED: {
+    meaning: 'An `etcd-agent restore` on this host was interrupted (killed, power loss); the agent does not start on a half-restored node.',
+    action: 'Run the same `etcd-agent restore --snapshot FILE` again: it starts over from the state it saved first (nothing is lost), then start the agent.',
+    exit: 2,
   },
   EA_RESTORE_FAILED: {
     meaning: 'A step of `etcd-agent restore` failed after it began; the message says which step, what was already done and where the old data dir is (never deleted).',

@@ -35,6 +35,29 @@ export interface FormedMarker {
   clusterId: string;
   memberId: string;
   formedAt: string;
+  /** Set by `etcd-agent restore`: this node started a new cluster from a snapshot. */
+  restored?: {
+    /** The cluster ids this one replaces, the most recent first. */
+    supersedes: string[];
+    snapshot: string;
+    revision: number;
+    at: string;
+  };
+}
+
+/** The members this node last saw (the health controller's member list), for restore and the lineage check. */
+export interface KnownMembers {
+  clusterId: string;
+  members: { name: string; id: string; clientUrls: string[]; peerUrls: string[] }[];
+  seenAt: string;
+}
+
+/** Written first by `etcd-agent restore` and removed last; while it exists the agent does not start. */
+export interface RestoreMarker {
+  startedAt: string;
+  snapshot: string;
+  /** Where the state files before the restore were copied. */
+  backupDir: string;
 }
 
 /** The CA holder's own record of what it hands out. */
@@ -109,6 +132,20 @@ export class StateStore {
   }
   saveFormed(f: FormedMarker): Promise<void> {
     return this.write('formed.json', f);
+  }
+
+  knownMembers(): Promise<KnownMembers | undefined> {
+    return this.read<KnownMembers>('members.json');
+  }
+  saveKnownMembers(k: KnownMembers): Promise<void> {
+    return this.write('members.json', k);
+  }
+
+  restoreMarker(): Promise<RestoreMarker | undefined> {
+    return this.read<RestoreMarker>('restore-in-progress.json');
+  }
+  saveRestoreMarker(m: RestoreMarker): Promise<void> {
+    return this.write('restore-in-progress.json', m);
   }
 
   holder(): Promise<HolderRecord | undefined> {
