@@ -11,7 +11,7 @@
  */
 import { isIP } from 'node:net';
 import { NOT_UNICAST } from '../util/ip-ranges.js';
-import type { PeerInfo, View } from './peer/protocol.js';
+import type { Candidate, PeerInfo, View } from './peer/protocol.js';
 
 /** Who is calling, as far as the peer API could establish it. */
 export type PeerCaller =
@@ -59,6 +59,12 @@ export interface GateState {
   /** This node holds the CA role. */
   holder: boolean;
   holderName: string | undefined;
+  /**
+   * After formation: the joiner the membership controller admitted as a
+   * learner (its `admitted/<nodeId>` record in etcd), read by the caller
+   * BEFORE the gate for the node id asking. Undefined: none.
+   */
+  admitted?: Candidate | undefined;
 }
 
 export type CertificateRequestKind = 'enroll';
@@ -69,18 +75,25 @@ const refuse = (code: Refusal['code'], reason: string): Admission => ({ admitted
  * Who may get a node certificate, and for which identity.
  * - enroll, before formation: an initial member of the committed view, as
  *   itself (token session whose key is its id, or its own cluster certificate).
- * - after formation, the join token no longer enrolls anyone.
+ * - enroll, after formation, over the join token: exactly a joiner that the
+ *   membership controller added as a learner (`state.admitted`), as itself
+ *   (its key is its id) and for the name and address it was admitted with.
  */
 export function admitCertificate(caller: PeerCaller, state: GateState, kind: CertificateRequestKind): Admission {
   if (kind !== 'enroll') return refuse('EA_PEER_FORBIDDEN', `certificate request of kind "${String(kind)}" is not known`);
   const view = state.view;
   if (!view) return refuse('EA_PEER_NOT_READY', 'this agent has not agreed on the initial members yet; retry shortly');
   if (state.formed && caller.via === 'token') {
-    // Every initial member was enrolled before the cluster could form; after that, only cluster certificates count.
-    return refuse(
-      'EA_PEER_FORBIDDEN',
-      'the cluster has formed: enrollment with the join token is closed; joining a formed cluster is not supported by this version yet',
-    );
+    // Every initial member was enrolled before the cluster could form; after that, the token enrolls only an admitted joiner.
+    const joiner = state.admitted;
+    if (!joiner || joiner.nodeId !== caller.info.nodeId || caller.keyId !== joiner.nodeId) {
+      return refuse(
+        'EA_PEER_FORBIDDEN',
+        `the cluster has formed: the join token enrolls only a joiner a member has admitted as a learner, and ${caller.info.name} (${caller.info.nodeId}) is not one; it must ask to join first (POST /v1/join)`,
+      );
+    }
+    if (!state.holder) return refuse('EA_PEER_FORBIDDEN', `this agent is not the CA holder; ${state.holderName ?? 'another member'} is`);
+    return { admitted: true, identity: { nodeId: joiner.nodeId, name: joiner.name, addresses: [joiner.address], keyId: caller.keyId } };
   }
   if (!state.holder) return refuse('EA_PEER_FORBIDDEN', `this agent is not the CA holder; ${state.holderName ?? 'another member'} is`);
 
@@ -138,5 +151,30 @@ export function addressProblem(address: string): string | undefined {
   const family = isIP(address);
   if (family === 0) return 'is not an IP address';
   if (NOT_UNICAST.check(address, family === 4 ? 'ipv4' : 'ipv6')) return 'is not a unicast address (unspecified, broadcast or multicast)';
+  return undefined;
+}
+
+/**
+ * Whether a POST /v1/join caller is the candidate its body names: a joiner
+ * asks only for itself. Over the token, the candidate must be exactly what
+ * the caller said in its hello, under the key of its session; over a cluster
+ * certificate (an enrolled joiner asking again), the certificate must name it
+ * and carry its key. Returns the reason to refuse, or undefined.
+ */
+export function admitJoinRequest(caller: PeerCaller, candidate: Candidate): string | undefined {
+  if (caller.via === 'self') return 'this node does not ask itself to join';
+  if (caller.keyId !== candidate.nodeId) {
+    return `the join request names node id ${candidate.nodeId}, which is not the id of the key the caller connected with (${caller.keyId})`;
+  }
+  if (caller.via === 'ca') {
+    if (caller.commonName !== candidate.name) return `the join request names "${candidate.name}", but the caller's certificate is for "${caller.commonName}"`;
+    return undefined;
+  }
+  const i = caller.info;
+  const fields = ['nodeId', 'name', 'address', 'peerApiPort', 'etcdPeerPort', 'etcdClientPort'] as const;
+  const differs = fields.filter((f) => i[f] !== candidate[f]);
+  if (differs.length > 0) {
+    return `the join request's candidate differs from what the caller said in its hello (${differs.join(', ')}); a joiner asks only for itself`;
+  }
   return undefined;
 }

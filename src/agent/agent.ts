@@ -21,6 +21,7 @@ import { SnapshotController } from './controllers/snapshots.js';
 import { NodeCredentials } from './credentials.js';
 import { discoverySources } from './discovery-sources.js';
 import { localClientUrl } from './files/etcd-files.js';
+import { createMembershipParts, type MembershipParts } from './membership-wiring.js';
 import { NodeState } from './node-state.js';
 import { pkiPaths, type PkiPaths } from './files/pki-files.js';
 import type { PeerClient } from './peer/client.js';
@@ -74,6 +75,7 @@ export class Agent {
   private readonly etcd: EtcdService;
   private readonly ca: CaRole;
   private health!: HealthController;
+  private membership!: MembershipParts;
   private controllers!: ControllerSet;
   /** Every member snapshots its own etcd; the membership controller calls `snapshotNow` before a removal. */
   readonly snapshots: SnapshotController;
@@ -126,18 +128,39 @@ export class Agent {
       viewReport: () => state.viewReport(),
       gate: () => state.gate(),
       pinned: () => state.committed?.view.map((m) => m.nodeId) ?? [],
-      enroll: (caller, request) => this.ca.serveEnroll(caller, state.gate(), request),
+      enroll: async (caller, request) => this.ca.serveEnroll(caller, await this.membership.gateFor(caller), request),
+      join: (caller, request) => this.membership.joinServer.handle(caller, request),
       authenticated: () => this.waker.wake(),
       refused: (from, reason) => this.phase.refused(from, reason),
     }, this.logger);
     ({ client: this.client, tracker: this.tracker, server: this.peerServer } = peer);
+    this.membership = createMembershipParts({
+      config: this.config,
+      logger: this.logger,
+      store: this.store,
+      state,
+      pki: this.pki,
+      etcd: this.etcd,
+      creds: () => this.creds,
+      client: () => this.client,
+      tracker: () => this.tracker,
+      peerSet: () => this.peerSet,
+      observation: () => this.observation,
+      say: (phase, reason) => this.phase.set(phase, reason),
+      refused: (who, reason) => this.phase.refused(who, reason),
+      enrolled: () => this.peerServer.updateTls(this.creds.tls()),
+      wake: () => this.waker.wake(),
+      // A removal cannot be undone: a verified snapshot first, or no removal.
+      beforeRemoval: async (reason) => void (await this.snapshots.snapshotNow(`before removing a member: ${reason}`)),
+    });
     const members = new KnownMembersRecorder(this.store);
     this.health = new HealthController(localClientUrl(this.config), () => this.creds.pki()!, () => state.enrollment!, (o) => {
       this.observation = o;
+      this.membership.unhealthy.update(o.members);
       this.metrics.leaderObserved(o.leaderId);
       members.record(o).catch((err: unknown) => this.logger.warn({ component: 'health', err: describeError(err) }, 'could not keep the member list'));
       this.phase.set('formed', o.reason);
-    });
+    }, () => this.voterUrls());
     const lineage = new LineageController({
       config: this.config,
       store: this.store,
@@ -153,6 +176,7 @@ export class Agent {
       lineage,
       new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did)),
       this.health,
+      this.membership.controller,
       this.snapshots,
     ], this.logger);
     // A node that cannot run etcd must not take a seat among the initial members.
@@ -209,6 +233,7 @@ export class Agent {
       await this.tracker.round(this.peerSet.endpoints());
     }
     if (formed) return this.controllers.runDue();
+    if (this.state.joining()) return this.membership.joiner.step();
     if (enrollment && this.creds.pki()) return this.bringUp(enrollment);
     if (committed) return this.enroll(committed);
     return this.discoverAndElect();
@@ -220,6 +245,7 @@ export class Agent {
     this.state.formed = undefined;
     this.state.enrollment = undefined;
     this.state.committed = undefined;
+    this.state.joinState = undefined;
     this.observation = undefined;
     this.creds = await NodeCredentials.load(this.store, this.pki, this.config.node.name, false);
     this.peerServer.updateTls(this.creds.tls());
@@ -246,6 +272,8 @@ export class Agent {
     const parts = { peerSet: this.peerSet, tracker: this.tracker, client: this.client };
     const round = await electionRound(candidateOf(this.state.selfInfo()), this.config.cluster.size, parts);
     this.state.proposal = round.proposal;
+    // A formed cluster is out there: ask a member to be let in (never bootstrap).
+    if (round.decision.kind === 'join') return this.membership.joiner.step();
     if (!round.commit) return this.phase.set(round.phase, round.reason);
     const committed: CommittedView = { clusterName: this.config.cluster.name, view: round.commit, committedAt: new Date().toISOString() };
     await this.store.saveView(committed);
@@ -301,6 +329,15 @@ export class Agent {
       controllers: this.controllers?.status() ?? [],
       snapshots: this.snapshots.status(),
       service: { kind: this.etcd.manager.kind, status: this.etcd.manager.status() },
+      caHolder: this.state.caHolder(),
+      membership: this.state.formed ? (this.membership?.controller.status() ?? null) : null,
+      unhealthySince: this.membership?.unhealthy.map(),
     });
+  }
+
+  /** Client URLs of the voters last seen, for a learner whose own etcd lists no members. */
+  private voterUrls(): string[] {
+    const seen = this.observation?.members.filter((m) => !m.isLearner).flatMap((m) => m.clientUrls.slice(0, 1)) ?? [];
+    return seen.length > 0 ? seen : (this.state.enrollment?.joined?.clientUrls ?? []);
   }
 }

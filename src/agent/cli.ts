@@ -1,5 +1,6 @@
 import { defaultIo, reportError, usageError, wantsHelp, type CliIo } from './commands/args.js';
 import { checkConfigCommand } from './commands/check-config.js';
+import { CLUSTER_USAGE, clusterCommand } from './commands/cluster.js';
 import { initCommand } from './commands/init.js';
 import { RESTORE_USAGE, restoreCommand } from './commands/restore.js';
 import { runCommand } from './commands/run.js';
@@ -60,6 +61,7 @@ including an etcd data dir that holds data this node did not create.
                   the default config is DIR/etc/etcd-agent/config.yaml, and DIR
                   overrides paths.root
 `,
+  cluster: CLUSTER_USAGE,
   token: `usage: etcd-agent token generate
 
 Prints a new join token (256 random bits). Give the same token to every node.
@@ -81,6 +83,8 @@ commands:
   check-config   [--config PATH] [--root DIR]     validate the config (exit 0 or 2)
   status         [--json] [--address HOST:PORT] [--config PATH]
                                                   show what the local agent is doing
+  cluster resize N [--config PATH] [--root DIR]   set the wanted number of voting members
+                                                  (on a member; uses its admin certificate)
   token generate                                  print a new join token
   snapshot       save PATH | list [--verify]      snapshot this node's etcd; list snapshots
   restore        --snapshot FILE [--force]        disaster recovery: a new cluster from a snapshot
@@ -103,6 +107,7 @@ const COMMANDS: Readonly<Record<string, Handler>> = {
   status: statusCommand,
   init: initCommand,
   'check-config': checkConfigCommand,
+  cluster: clusterCommand,
   token: tokenCommand,
   snapshot: snapshotCommand,
   restore: restoreCommand,

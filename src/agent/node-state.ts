@@ -1,8 +1,8 @@
 import type { GateState } from './admission.js';
 import { caHolderOf, type Proposal } from './bootstrap/election.js';
-import type { CommittedView, Enrollment, FormedMarker, StateStore } from './bootstrap/state-store.js';
+import type { CommittedView, Enrollment, FormedMarker, JoinState, StateStore } from './bootstrap/state-store.js';
 import type { AgentConfig } from './config/types.js';
-import { PROTOCOL_VERSION, type PeerInfo, type PeerStage, type ViewReport } from './peer/protocol.js';
+import { PROTOCOL_VERSION, type Candidate, type PeerInfo, type PeerStage, type ViewReport } from './peer/protocol.js';
 
 /**
  * How far this node has come, as persisted: the agreed view, its enrollment,
@@ -11,6 +11,8 @@ import { PROTOCOL_VERSION, type PeerInfo, type PeerStage, type ViewReport } from
  */
 export class NodeState {
   committed: CommittedView | undefined;
+  /** A joiner's admission (a node that joins a formed cluster instead of forming one). */
+  joinState: JoinState | undefined;
   enrollment: Enrollment | undefined;
   formed: FormedMarker | undefined;
   proposal: Proposal | undefined;
@@ -23,6 +25,7 @@ export class NodeState {
 
   async load(store: StateStore): Promise<void> {
     this.committed = await store.view();
+    this.joinState = await store.joinState();
     this.enrollment = await store.enrollment();
     this.formed = await store.formed();
   }
@@ -57,8 +60,20 @@ export class NodeState {
       nodeId: this.nodeId(),
       committed: this.committed?.view ?? null,
       proposed: proposal && proposal.kind !== 'waiting' ? proposal.view : null,
-      formed: Boolean(this.formed),
+      // An admitted joiner belongs to a formed cluster too: fresh agents that see only it must not bootstrap.
+      formed: Boolean(this.formed || this.joinState),
     };
+  }
+
+  /** This node joins (or joined) a formed cluster rather than forming one. */
+  joining(): boolean {
+    return Boolean(this.joinState || this.enrollment?.joined);
+  }
+
+  /** Who signs certificates, as this node knows it: the lowest id of its view, or what its admission said. */
+  caHolder(): Candidate | undefined {
+    if (this.committed) return caHolderOf(this.committed.view);
+    return this.joinState?.caHolder;
   }
 
   /** What the admission gate needs to know of this node. */

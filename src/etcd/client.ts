@@ -39,6 +39,10 @@ export interface EndpointStatus {
   dbSizeBytes: number;
   /** Hex. */
   clusterId: string;
+  /** The member's raft committed index (decimal string of a uint64). */
+  raftIndex: string;
+  /** A learner answers Status and serializable reads only (etcd 3.4). */
+  isLearner: boolean;
 }
 
 /** '12345' (uint64 as decimal, as etcd3 returns it) → '3039'. */
@@ -82,6 +86,8 @@ export async function endpointStatus(endpoint: string, tls: EtcdTls, timeoutMs: 
       version: res.version,
       dbSizeBytes: Number(res.dbSize),
       clusterId: idToHex(res.header.cluster_id),
+      raftIndex: String(res.raftIndex),
+      isLearner: Boolean(res.isLearner),
     };
   });
 }
@@ -101,6 +107,8 @@ export async function endpointHealthy(
       const status = await client.maintenance.status({});
       if (idToHex(status.leader) === '0') return { healthy: false, reason: 'the member knows no leader (no quorum yet?)' };
       if (status.errors.length > 0) return { healthy: false, reason: `the member reports: ${status.errors.join('; ')}` };
+      // A learner refuses linearizable reads and alarm lists ("rpc not supported for learner"): knowing the leader is all it can show.
+      if (status.isLearner) return { healthy: true };
       try {
         // A range read is linearizable unless asked otherwise: it goes through the leader.
         await client.get('health').exec();
@@ -120,7 +128,7 @@ export async function endpointHealthy(
   }
 }
 
-/** One bounded client for `fn`: opened, given the deadline, closed whatever happens. */
+/** Opens a client on `endpoints`, runs `fn` under one deadline, and closes the client whatever happens. */
 export async function withClient<T>(
   endpoints: string[],
   tls: EtcdTls,

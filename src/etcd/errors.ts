@@ -21,3 +21,16 @@ export const SnapshotInvalid = defineError(
   (file: string, why: string) =>
     `${file} is not a usable etcd snapshot: ${why}. Use another snapshot (etcd-agent snapshot list shows the verified ones), or take a new one with etcd-agent snapshot save.`,
 );
+
+/** etcd refused a membership change (too many learners, learner not in sync, not enough started members, ...). */
+export const EtcdMemberOpRefused = defineError(
+  'EA_ETCD_MEMBER_OP',
+  (what: string, etcdSays: string) => `etcd refused to ${what}: ${etcdSays}`,
+);
+
+/** A record under /etcd-agent/<cluster>/ is not what the agents write there. */
+export const EtcdRecordInvalid = defineError(
+  'EA_ETCD_RECORD_INVALID',
+  (key: string, problem: string) =>
+    `the agents' record ${key} in etcd ${problem}; it is ignored — if it persists, delete or fix that key with etcdctl (the agents write it again)`,
+);

@@ -30,6 +30,10 @@ export const ERROR_CATALOGUE = {
     action: 'Correct the command as the message says; `etcd-agent COMMAND --help` lists every option.',
     exit: 2,
   },
+  EA_CLI_NOT_MEMBER: {
+    meaning: "A day-2 command (such as `cluster resize`) needs the node's admin client certificate (`etcdctl.crt`, `etcdctl.key`, `ca.crt` in the pki dir), and it is not there: the command ran on a node that is not a member, or with another config or root than the agent's.",
+    action: 'Run the command on a member of the formed cluster, as root, with the same `--config`/`--root` as its agent.',
+  },
   EA_STATUS_BAD_ANSWER: {
     meaning: '`etcd-agent status` reached something at the status address, but it did not answer with the status JSON.',
     action: "Check that `--address` (or the config's `statusApi.address`) points at etcd-agent's status API and not at another service.",
@@ -67,8 +71,8 @@ export const ERROR_CATALOGUE = {
     http: 403,
   },
   EA_PEER_FORBIDDEN: {
-    meaning: 'An authenticated caller asked for something it may not do, for example enrollment from an agent that is not the CA holder, by a node that is not an initial member, or with the join token after the cluster formed.',
-    action: 'Read the reason in the message: agents retry against the right node by themselves, and a node outside the initial members cannot join with this version.',
+    meaning: 'An authenticated caller asked for something it may not do, for example enrollment from an agent that is not the CA holder, by a node that is not an initial member, or with the join token after the cluster formed by a node no member has admitted as a learner.',
+    action: 'Read the reason in the message: agents retry against the right node by themselves, and a node that joins a formed cluster enrolls only after a member admitted it (`etcd-agent status` on it shows its place in the queue).',
     http: 403,
   },
   EA_PEER_IDENTITY: {
@@ -196,6 +200,14 @@ export const ERROR_CATALOGUE = {
     action: 'Move that data away, or set `etcd.dataDir` to an empty directory; `check-config` and `run` refuse it (exit 2) before writing anything.',
     exit: 2,
   },
+  EA_ETCD_MEMBER_OP: {
+    meaning: "etcd refused a membership change the agent asked for (add a learner, promote, remove); etcd's own words are in the message, for example \"too many learner members in cluster\" or \"can only promote a learner member which is in sync with leader\".",
+    action: 'Nothing in most cases: the membership controller tries again on its next round; if it keeps failing, `etcd-agent status` (membership section, last operations) and `etcdctl member list` show what blocks it.',
+  },
+  EA_ETCD_RECORD_INVALID: {
+    meaning: "A record the agents keep under `/etcd-agent/<cluster>/` in etcd (wanted size, nodes, joins, admitted joiners, operations log) is not in the form the agents write.",
+    action: 'Delete or correct the key the message names with `etcdctl` (for the wanted size use `etcd-agent cluster resize N`); the agents ignore a bad record and write their own again.',
+  },
   EA_ETCD_UNREACHABLE: {
     meaning: 'etcd did not answer at an endpoint in time.',
     action: 'Check that etcd is running there (`etcd-agent status`, the etcd log), that the address and port are right, and that the CA and client certificate belong to this cluster.',
@@ -226,6 +238,28 @@ export const ERROR_CATALOGUE = {
   EA_RESTORE_FAILED: {
     meaning: 'A step of `etcd-agent restore` failed after it began; the message says which step, what was already done and where the old data dir is (never deleted).',
     action: 'Fix the cause named in the message and run the restore again; `docs/disaster-recovery.md` says how to go back to the old data dir.',
+  },
+
+  // ---- membership: joining a formed cluster, resizing ---------------------
+  EA_JOIN_ANSWER_INVALID: {
+    meaning: "A member's answer to this node's request to join cannot be used: it says admitted without the member list or without a CA holder, or its member list does not contain this node.",
+    action: 'Nothing: the agent asks again; if it persists, check that every host runs the same etcd-agent version.',
+  },
+  EA_JOIN_NO_MEMBER: {
+    meaning: "A node that found a formed cluster could not reach any of its members to ask to join (none authenticated yet, or every one failed to answer); the reason for each member is in the message.",
+    action: "Check that the members' agents run, that their peer API port (2390) is reachable from this host, and that this node's seeds (or mDNS) reach them.",
+  },
+  EA_JOIN_WRONG_MEMBER: {
+    meaning: "A joining node's etcd runs as another member, or in another cluster, than the one it was admitted as: its data dir holds someone else's data.",
+    action: 'Stop the agent, move the etcd data dir named in the message aside (never delete it before you know what it holds), and start the agent again.',
+  },
+  EA_MEMBERSHIP_LOCKED: {
+    meaning: 'Another member held the membership lock (`/etcd-agent/<cluster>/locks/membership`) for longer than the command waits: it is changing membership right now.',
+    action: 'Run the command again in a few seconds; `etcd-agent status` shows who holds the lock and what it is doing.',
+  },
+  EA_RESIZE_REFUSED: {
+    meaning: '`etcd-agent cluster resize N` was refused: N is below a majority (quorum) of the voters that are healthy now, or the cluster has no healthy quorum to record the change; nothing was changed.',
+    action: 'Choose N of at least the quorum the message names (a resize can at most halve the healthy voters), or first bring the cluster back to health.',
   },
 
   // ---- running etcd: systemd or a child process -----------------------------

@@ -71,6 +71,32 @@ t.test('certificate admission', async (t) => {
   }
 });
 
+t.test('after formation the token enrolls exactly the admitted joiner, as itself', async (t) => {
+  const joiner = member(4);
+  const formed: GateState = { ...holderState, formed: true, admitted: joiner };
+  const got = admitCertificate(token(joiner), formed, 'enroll');
+  t.equal(got.admitted, true, 'the admitted joiner enrolls over its token session');
+  if (got.admitted) {
+    t.equal(got.identity.name, 'n4', 'for the name it was admitted with');
+    t.same(got.identity.addresses, ['10.9.0.4'], 'and its address only');
+    t.equal(got.identity.keyId, joiner.nodeId, 'bound to its key');
+  }
+  const refusals: [string, PeerCaller, GateState, RegExp][] = [
+    ['another token holder while n4 is admitted', token(member(5)), formed, /n5 .* is not one; it must ask to join first/],
+    ['the admitted id with another key', token(joiner, id(9)), formed, /is not one/],
+    ['nobody admitted', token(joiner), { ...formed, admitted: undefined }, /the cluster has formed/],
+    ['the admitted joiner at a member that is not the holder', token(joiner), { ...formed, holder: false, holderName: 'n1' }, /not the CA holder; n1 is/],
+  ];
+  for (const [rule, caller, state, why] of refusals) {
+    const r = admitCertificate(caller, state, 'enroll');
+    t.equal(r.admitted, false, `${rule}: refused`);
+    if (!r.admitted) {
+      t.equal(r.code, 'EA_PEER_FORBIDDEN', `${rule}: code`);
+      t.match(r.reason, why, `${rule}: reason`);
+    }
+  }
+});
+
 t.test('hello admission', async (t) => {
   const fresh = { ...holderState, view: undefined };
   const stranger: Candidate = { ...member(7) };

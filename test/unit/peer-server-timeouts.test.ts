@@ -32,6 +32,9 @@ const server = new PeerServer(
     enroll: async () => {
       throw new Error('not used');
     },
+    join: async () => {
+      throw new Error('not used');
+    },
   },
   silentLogger(),
   limits,

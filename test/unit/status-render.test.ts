@@ -45,6 +45,7 @@ const report = (over: Partial<StatusReport> = {}): StatusReport => ({
   certificates: [{ file: '/etc/etcd/pki/server.crt', notAfter: new Date(Date.now() + 10 * 86_400_000).toISOString(), daysLeft: 10 }],
   etcdService: { manager: 'process', state: 'active', detail: 'running', pid: 42, restarts: 2, recentLog: [] },
   snapshots,
+  membership: null,
   lastError: null,
   ...over,
 });
@@ -75,17 +76,18 @@ t.test('metrics are valid Prometheus text with one active phase', async (t) => {
 });
 
 t.test('metrics parse strictly, with process metrics, snapshot numbers and the hooks', async (t) => {
-  const metrics = new AgentMetrics({ report: () => report(), loopAlive: () => true });
-  metrics.membershipOperation('add-learner', 'success');
-  metrics.membershipOperation('add-learner', 'success');
-  metrics.membershipOperation('remove', 'failure');
+  const membership: StatusReport['membership'] = {
+    wantedSize: 3, configuredSize: 3, sizeNote: null, voters: 3, learners: 0, queue: [], ops: [], plan: null, lockHolder: null, observedAt: null, problems: [],
+    counts: [{ op: 'add-learner', result: 'ok', count: 2 }, { op: 'remove', result: 'failed', count: 1 }],
+  };
+  const metrics = new AgentMetrics({ report: () => report({ membership }), loopAlive: () => true });
   for (const leader of ['1a', null, '1a', '2b', '2b', '1a']) metrics.leaderObserved(leader);
   const families = parsePrometheusText(await metrics.text());
   const value = (name: string, labels: Record<string, string> = {}): number | undefined =>
     [...families.values()].flatMap((f) => f.samples).find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
   t.equal(families.get('etcd_agent_membership_operations_total')?.type, 'counter');
-  t.equal(value('etcd_agent_membership_operations_total', { op: 'add-learner', result: 'success' }), 2);
-  t.equal(value('etcd_agent_membership_operations_total', { op: 'remove', result: 'failure' }), 1);
+  t.equal(value('etcd_agent_membership_operations_total', { op: 'add-learner', result: 'ok' }), 2, 'from the membership section of /status');
+  t.equal(value('etcd_agent_membership_operations_total', { op: 'remove', result: 'failed' }), 1);
   t.equal(value('etcd_agent_leader_changes_seen_total'), 2, 'a change is a different leader than the last one seen');
   t.equal(value('etcd_agent_ca_holder'), 1);
   t.equal(value('etcd_agent_snapshot_last_success_timestamp_seconds'), Date.parse('2026-11-22T10:00:00.000Z') / 1000);
@@ -99,7 +101,7 @@ t.test('metrics parse strictly, with process metrics, snapshot numbers and the h
   t.equal(families.get('nodejs_eventloop_lag_seconds')?.type, 'gauge', 'event-loop lag');
   t.equal(families.get('nodejs_gc_duration_seconds')?.type, 'histogram', 'GC');
   const other = parsePrometheusText(await new AgentMetrics({ report: () => report({ caHolder: null }), loopAlive: () => true }).text());
-  t.equal(other.get('etcd_agent_membership_operations_total')?.samples.length, 0, 'each agent has its own registry');
+  t.equal(other.get('etcd_agent_leader_changes_seen_total')?.samples[0]?.value, 0, 'each agent has its own registry');
   t.equal(other.get('etcd_agent_ca_holder')?.samples[0]?.value, 0);
 });
 

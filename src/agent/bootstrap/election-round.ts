@@ -58,7 +58,7 @@ function outcome(decision: Decision, proposal: Proposal, problems: string[]): Pi
       return {
         commit: undefined,
         phase: 'joining',
-        reason: `${decision.reason}; joining an existing cluster is not supported by this version yet — this node waits`,
+        reason: `${decision.reason}; asking a member to join it`,
       };
   }
 }

@@ -13,7 +13,7 @@ import { AgentError, defineError } from '../../util/errors.js';
 import { failpoint } from '../../util/failpoint.js';
 import type { Candidate, EnrollRequest, EnrollResponse, View } from '../peer/protocol.js';
 import { caHolderOf, sameView } from './election.js';
-import type { Enrollment } from './state-store.js';
+import type { Enrollment, JoinState } from './state-store.js';
 import { writeNodePki, type NodePki, type PkiPaths } from '../files/pki-files.js';
 
 export const EnrollmentAnswerInvalid = defineError(
@@ -102,6 +102,36 @@ export async function enrollWithHolder(
     clusterName: answer.clusterName,
     initialClusterToken: answer.initialClusterToken,
     view,
+    caFingerprint: certificateInfo(answer.caCertificate).fingerprint256,
+    enrolledAt: new Date().toISOString(),
+  };
+  return { pki, enrollment };
+}
+
+/**
+ * A joiner's enrollment: after a member admitted it as a learner, the CA
+ * holder named in the answer signs its CSRs (its admission gate lets exactly
+ * this admitted joiner in, for its own name and address). There is no view to
+ * compare; the answer must be for this cluster. The enrollment carries the
+ * admission, so etcd.conf says `existing` with the admission's member list.
+ */
+export async function enrollAsJoiner(
+  paths: PkiPaths,
+  self: { name: string; address: string; clusterName: string },
+  joined: JoinState,
+  ask: (holder: Candidate, request: EnrollRequest) => Promise<EnrollResponse>,
+): Promise<{ pki: NodePki; enrollment: Enrollment }> {
+  const pending = await prepareEnrollment(paths, self.name, [self.address]);
+  const answer = await ask(joined.caHolder, pending.request);
+  if (answer.clusterName !== self.clusterName) {
+    throw EnrollmentAnswerInvalid(`it is for cluster "${answer.clusterName}", not "${self.clusterName}"`);
+  }
+  const pki = await completeEnrollment(paths, pending, answer);
+  const enrollment: Enrollment = {
+    clusterName: answer.clusterName,
+    initialClusterToken: answer.initialClusterToken,
+    view: [],
+    joined: joined.admission,
     caFingerprint: certificateInfo(answer.caCertificate).fingerprint256,
     enrolledAt: new Date().toISOString(),
   };

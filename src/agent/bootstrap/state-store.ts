@@ -4,7 +4,7 @@ import { defineError } from '../../util/errors.js';
 import { keyMatchesCertificate } from '../../pki/index.js';
 import { readFileIfExists, syncDir, writeFileAtomic } from '../../util/atomic-write.js';
 import { failpoint } from '../../util/failpoint.js';
-import type { View } from '../peer/protocol.js';
+import type { Candidate, JoinAdmission, View } from '../peer/protocol.js';
 
 export interface NodeIdentity {
   nodeId: string;
@@ -18,11 +18,28 @@ export interface CommittedView {
   committedAt: string;
 }
 
+/**
+ * A node that joined a formed cluster (instead of forming it): what the
+ * member that admitted it said. Written when the answer says `admitted`;
+ * dropped again only if the admission goes away before this node's etcd ever
+ * started (learner timeout), so the node asks to join afresh.
+ */
+export interface JoinState {
+  clusterName: string;
+  admission: JoinAdmission;
+  /** Who signs this node's certificates (the answer's caHolder). */
+  caHolder: Candidate;
+  admittedAt: string;
+}
+
 /** Written by every node once it holds its certificate. */
 export interface Enrollment {
   clusterName: string;
   initialClusterToken: string;
+  /** The initial members; empty for a node that joined later (see `joined`). */
   view: View;
+  /** Set on a node that joined a formed cluster: etcd.conf says `existing` with this member list. */
+  joined?: JoinAdmission;
   caFingerprint: string;
   enrolledAt: string;
   /** Set just before etcd first starts on an empty data dir. */
@@ -125,6 +142,13 @@ export class StateStore {
   }
   saveEnrollment(e: Enrollment): Promise<void> {
     return this.write('enrollment.json', e);
+  }
+
+  joinState(): Promise<JoinState | undefined> {
+    return this.read<JoinState>('join.json');
+  }
+  saveJoinState(j: JoinState): Promise<void> {
+    return this.write('join.json', j);
   }
 
   formed(): Promise<FormedMarker | undefined> {

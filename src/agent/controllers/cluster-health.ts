@@ -20,12 +20,21 @@ const TIMEOUT_MS = 3000;
  * One bounded look at the cluster through the local member: the member list,
  * the local member's idea of the leader, and the health of every member.
  */
-export async function observeCluster(localUrl: string, tls: EtcdTls, expected: View | undefined): Promise<ClusterObservation> {
+export async function observeCluster(localUrl: string, tls: EtcdTls, expected: View | undefined, fallbackUrls: string[] = []): Promise<ClusterObservation> {
   let listed;
   try {
     listed = await listMembers([localUrl], tls, TIMEOUT_MS);
   } catch (err) {
-    return empty(`local etcd at ${localUrl} does not answer: ${describeError(err)}`);
+    // A learner answers Status and serializable reads only ("rpc not supported for learner"): list through the voters.
+    const others = fallbackUrls.filter((u) => u !== localUrl);
+    if (!/not supported for learner/i.test(describeError(err)) || others.length === 0) {
+      return empty(`local etcd at ${localUrl} does not answer: ${describeError(err)}`);
+    }
+    try {
+      listed = await listMembers(others, tls, TIMEOUT_MS);
+    } catch (err2) {
+      return empty(`local etcd is a learner, and no voter lists the members: ${describeError(err2)}`);
+    }
   }
   let localMemberId: string | null = null;
   let leaderId: string | null = null;
@@ -51,10 +60,12 @@ export async function observeCluster(localUrl: string, tls: EtcdTls, expected: V
       };
     }),
   );
-  const localHealthy = members.some((m) => m.id === localMemberId && m.healthy) && leaderId !== null;
+  // A learner serves no client request: it is not ready until promoted.
+  const localHealthy = members.some((m) => m.id === localMemberId && m.healthy && !m.isLearner) && leaderId !== null;
 
   const problems: string[] = [];
   if (!leaderId) problems.push('no leader elected yet');
+  if (members.some((m) => m.id === localMemberId && m.isLearner)) problems.push('this member is a learner, waiting to be promoted');
   for (const want of expected ?? []) {
     const m = members.find((x) => x.name === want.name);
     if (!m) problems.push(`${want.name} is not a member`);

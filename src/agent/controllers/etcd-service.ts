@@ -47,7 +47,8 @@ export class EtcdService {
     const current = this.manager.status().state;
     const running = current === 'active' || current === 'activating';
     if (running && !unit.changed && !confChanged) return undefined;
-    if (state === 'new') await this.claimDataDir(enrollment);
+    // A joiner starts its first etcd as `existing`: its data dir is claimed then, as a new member's is.
+    if (state === 'new' || enrollment.joined) await this.claimDataDir(enrollment);
     const did = `${running ? 'restarting' : 'starting'} etcd (${this.manager.kind} service manager)`;
     if (running) await this.manager.restart();
     else await this.manager.start();

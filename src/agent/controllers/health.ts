@@ -21,6 +21,8 @@ export class HealthController implements Controller {
     private readonly pki: () => NodePki,
     private readonly enrollment: () => Enrollment,
     private readonly observed: (o: ClusterObservation) => void,
+    /** Other members' client URLs: a learner's own etcd does not list members. */
+    private readonly fallbackUrls: () => string[] = () => [],
   ) {}
 
   async reconcile(): Promise<void> {
@@ -34,6 +36,7 @@ export class HealthController implements Controller {
       this.localUrl,
       { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem },
       forming ? this.enrollment().view : undefined,
+      this.fallbackUrls(),
     );
     this.last = observation;
     this.lastAt = Date.now();

@@ -73,7 +73,8 @@ export class LineageController implements Controller {
   async knownUrls(): Promise<string[]> {
     const { config, store } = this.parts;
     const own = localClientUrl(config);
-    const urls = new Set<string>(this.parts.enrollment().view.map((m) => clientUrl(m.address, m.etcdClientPort)));
+    const enrollment = this.parts.enrollment();
+    const urls = new Set<string>([...enrollment.view.map((m) => clientUrl(m.address, m.etcdClientPort)), ...(enrollment.joined?.clientUrls ?? [])]);
     const known: KnownMembers | undefined = await store.knownMembers().catch(() => undefined);
     for (const m of [...(known?.members ?? []), ...(this.parts.observation()?.members ?? [])]) for (const u of m.clientUrls) urls.add(u);
     urls.delete(own);

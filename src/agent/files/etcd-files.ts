@@ -3,7 +3,7 @@ import { renderEtcdConf, type EtcdConfInput } from '../../etcd/conf.js';
 import { renderEtcdctlEnv } from '../../etcd/etcdctl-env.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import type { AgentConfig } from '../config/types.js';
-import type { View } from '../peer/protocol.js';
+import type { JoinAdmission, View } from '../peer/protocol.js';
 import type { PkiPaths } from './pki-files.js';
 
 export function hostForUrl(address: string): string {
@@ -23,10 +23,17 @@ export function localClientUrl(config: AgentConfig): string {
   return clientUrl(config.node.advertiseAddress, config.etcd.clientPort);
 }
 
-/** Pure: what etcd.conf says for this node, from the config and the agreed view. */
+/** What etcd.conf is written from: the agreed view, or for a node that joined later its admission. */
+export interface ClusterShape {
+  view: View;
+  initialClusterToken: string;
+  joined?: JoinAdmission;
+}
+
+/** Pure: what etcd.conf says for this node, from the config and the agreed view (or its admission). */
 export function etcdConfInput(
   config: AgentConfig,
-  enrollment: { view: View; initialClusterToken: string },
+  enrollment: ClusterShape,
   state: 'new' | 'existing',
   pki: PkiPaths,
 ): EtcdConfInput {
@@ -43,7 +50,10 @@ export function etcdConfInput(
     advertiseClientUrls: [own],
     listenPeerUrls: [peer],
     initialAdvertisePeerUrls: [peer],
-    initialCluster: enrollment.view.map((m) => ({ name: m.name, peerUrl: clientUrl(m.address, m.etcdPeerPort) })),
+    // A joiner's etcd must be told every current member (etcd checks the list against the cluster's).
+    initialCluster: enrollment.joined
+      ? enrollment.joined.initialCluster.map((m) => ({ name: m.name, peerUrl: m.peerUrl }))
+      : enrollment.view.map((m) => ({ name: m.name, peerUrl: clientUrl(m.address, m.etcdPeerPort) })),
     initialClusterToken: enrollment.initialClusterToken,
     initialClusterState: state,
     tls: { caFile: pki.caCert, certFile: pki.serverCert, keyFile: pki.serverKey },
@@ -54,14 +64,16 @@ export function etcdConfInput(
 /** Writes etcd.conf and etcdctl.env; returns whether etcd.conf changed. */
 export async function writeEtcdFiles(
   config: AgentConfig,
-  enrollment: { view: View; initialClusterToken: string },
+  enrollment: ClusterShape,
   state: 'new' | 'existing',
   pki: PkiPaths,
 ): Promise<boolean> {
   const conf = renderEtcdConf(etcdConfInput(config, enrollment, state, pki));
   const changed = await writeFileAtomic(config.paths.confFile, conf, { mode: 0o644 });
   const env = renderEtcdctlEnv({
-    endpoints: enrollment.view.map((m) => clientUrl(m.address, m.etcdClientPort)),
+    endpoints: enrollment.joined
+      ? [localClientUrl(config), ...enrollment.joined.clientUrls.filter((u) => u !== localClientUrl(config))]
+      : enrollment.view.map((m) => clientUrl(m.address, m.etcdClientPort)),
     caFile: pki.caCert,
     certFile: pki.clientCert,
     keyFile: pki.clientKey,

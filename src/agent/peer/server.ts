@@ -8,6 +8,7 @@ import {
   MAX_BODY_BYTES,
   enrollSchema,
   helloFinishSchema,
+  joinSchema,
   helloStartSchema,
   type EnrollRequest,
   type EnrollResponse,
@@ -15,6 +16,8 @@ import {
   type HelloFinishResponse,
   type HelloStartRequest,
   type HelloStartResponse,
+  type JoinRequest,
+  type JoinResponse,
   type PeerInfo,
   type ViewReport,
 } from './protocol.js';
@@ -44,6 +47,8 @@ export interface PeerServerHandlers {
   /** Someone failed to authenticate; for the log and /status. */
   peerRefused(remoteAddress: string, reason: string): void;
   enroll(caller: PeerCaller, request: EnrollRequest): Promise<EnrollResponse>;
+  /** POST /v1/join: a joiner asks a member of the formed cluster to be let in. */
+  join(caller: PeerCaller, request: JoinRequest): Promise<JoinResponse>;
 }
 
 interface Session {
@@ -209,6 +214,11 @@ export class PeerServer {
     app.post<{ Body: EnrollRequest }>('/v1/enroll', { schema: { body: enrollSchema } }, async (request) => {
       const caller = this.caller(request);
       return this.handlers.enroll(caller, request.body);
+    });
+
+    app.post<{ Body: JoinRequest }>('/v1/join', { schema: { body: joinSchema } }, async (request) => {
+      const caller = this.caller(request);
+      return this.handlers.join(caller, request.body);
     });
   }
 

@@ -3,7 +3,7 @@ import type { Logger } from '../../util/log.js';
 import { admitHello, type GateState, type PeerCaller } from '../admission.js';
 import type { AgentConfig } from '../config/types.js';
 import { PeerClient } from './client.js';
-import type { EnrollRequest, EnrollResponse, PeerInfo, ViewReport } from './protocol.js';
+import type { EnrollRequest, EnrollResponse, JoinRequest, JoinResponse, PeerInfo, ViewReport } from './protocol.js';
 import { PeerServer, type ServerTls } from './server.js';
 import { PeerTracker } from './tracker.js';
 
@@ -17,6 +17,7 @@ export interface PeerSide {
   /** Initial members: the peer table never evicts them. */
   pinned(): string[];
   enroll(caller: PeerCaller, request: EnrollRequest): Promise<EnrollResponse>;
+  join(caller: PeerCaller, request: JoinRequest): Promise<JoinResponse>;
   authenticated(): void;
   refused(from: string, reason: string): void;
 }
@@ -49,6 +50,7 @@ export function createPeerParts(config: AgentConfig, side: PeerSide, logger: Log
     },
     peerRefused: (from, reason) => side.refused(from, reason),
     enroll: (caller, request) => side.enroll(caller, request),
+    join: (caller, request) => side.join(caller, request),
   }, logger);
   return { client, tracker, server };
 }

@@ -108,7 +108,7 @@ async function requireStopped(config: AgentConfig): Promise<void> {
 /** The old cluster still has quorum when any other member it had answers a linearizable read. */
 async function requireNoQuorum(config: AgentConfig, original: OriginalState, tls: EtcdTls, say: (line: string) => void): Promise<void> {
   const own = localClientUrl(config);
-  const urls = new Set(original.enrollment.view.map((m) => clientUrl(m.address, m.etcdClientPort)));
+  const urls = new Set([...original.enrollment.view.map((m) => clientUrl(m.address, m.etcdClientPort)), ...(original.enrollment.joined?.clientUrls ?? [])]);
   for (const m of original.members?.members ?? []) for (const u of m.clientUrls) urls.add(u);
   urls.delete(own);
   const oldId = original.formed.clusterId;

@@ -17,7 +17,7 @@ export const RestoreFailed = defineError('EA_RESTORE_FAILED', (step: string, why
 
 const RESTORE_TIMEOUT_MS = 30 * 60_000;
 const MARKER = 'restore-in-progress.json';
-const STATE_FILES = ['formed.json', 'enrollment.json', 'view.json', 'holder.json', 'members.json'];
+const STATE_FILES = ['formed.json', 'enrollment.json', 'view.json', 'holder.json', 'members.json', 'join.json'];
 
 export interface RestoreOptions {
   snapshot: string;
@@ -103,7 +103,9 @@ export async function restoreFromSnapshot(config: AgentConfig, options: RestoreO
   const clusterId = clusterIdFor([memberId]);
   const now = new Date().toISOString();
   const view = [self];
+  // This node alone is the new cluster's initial member; an admission into the old one (`joined`) no longer applies.
   const enrollment: Enrollment = { ...original.enrollment, initialClusterToken: token, view, dataDirClaimedAt: now };
+  delete enrollment.joined;
   const committed: CommittedView = { clusterName: config.cluster.name, view, committedAt: now };
   const formed: FormedMarker = {
     clusterName: config.cluster.name,
@@ -121,6 +123,7 @@ export async function restoreFromSnapshot(config: AgentConfig, options: RestoreO
     await store.saveView(committed);
     await store.saveEnrollment(enrollment);
     if (original.holder) await store.saveHolder({ ...original.holder, initialClusterToken: token });
+    await store.remove('join.json');
     await store.saveKnownMembers({ clusterId, members: [{ name: self.name, id: memberId, clientUrls: [clientUrl(self.address, self.etcdClientPort)], peerUrls: [peerUrl] }], seenAt: now });
     await writeEtcdFiles(config, enrollment, 'existing', pkiPaths(config.paths.pkiDir));
     // The formed marker last but one, the marker removal last: until then the agent refuses to start.

@@ -5,7 +5,7 @@ import type { AgentConfig } from '../config/types.js';
 import { asideStamp, setAsideDataDir, setAsideStateFiles } from './set-aside.js';
 
 /** The state files that make a node a formed member of a particular cluster. */
-export const MEMBERSHIP_STATE_FILES = ['formed.json', 'enrollment.json', 'view.json', 'members.json'];
+export const MEMBERSHIP_STATE_FILES = ['formed.json', 'enrollment.json', 'view.json', 'members.json', 'join.json', 'rejoin.json'];
 
 /**
  * A member of a cluster that was replaced by a restore stops being one, in an

@@ -12,13 +12,13 @@ export interface MetricsSource {
 }
 
 /**
- * Events the agent's parts report as they happen (what /status keeps no
- * count of). The membership controller calls `membershipOperation` once per
- * add-learner / promote / remove / resize with its outcome; the conductor
- * passes every health observation's leader to `leaderObserved`.
+ * Events the agent's parts report as they happen, for what /status keeps no
+ * count of: the conductor passes every health observation's leader to
+ * `leaderObserved`. Everything else is read from the status report at scrape
+ * time (a part with a number to show adds it to its /status section and a
+ * metric here that reads it, as membership and snapshots do).
  */
 export interface MetricsHooks {
-  membershipOperation(op: string, result: 'success' | 'failure' | 'refused'): void;
   leaderObserved(leaderId: string | null): void;
 }
 
@@ -34,7 +34,6 @@ export class AgentMetrics implements MetricsHooks {
   readonly registry = new Registry();
   private scrape: StatusReport | undefined;
   private lastLeader: string | null = null;
-  private readonly membershipOps: Counter<'op' | 'result'>;
   private readonly leaderChanges: Counter;
 
   constructor(
@@ -107,21 +106,21 @@ export class AgentMetrics implements MetricsHooks {
     counterFromReport('etcd_agent_snapshot_successes_total', 'Snapshots taken and verified since the agent started.', (r) => r.snapshots.successes);
     counterFromReport('etcd_agent_snapshot_failures_total', 'Snapshots that failed since the agent started (no partial file kept, no older snapshot removed).', (r) => r.snapshots.failures);
 
-    this.membershipOps = new Counter({
+    new Counter({
       name: 'etcd_agent_membership_operations_total',
-      help: 'Membership operations this agent carried out, by operation (add-learner, promote, remove, resize) and result.',
+      help: 'Membership operations this agent carried out since it started, by operation (add-learner, promote, remove, resize) and result (ok, failed).',
       labelNames: ['op', 'result'],
       registers,
+      collect() {
+        this.reset();
+        for (const c of report().membership?.counts ?? []) this.inc({ op: c.op, result: c.result }, c.count);
+      },
     });
     this.leaderChanges = new Counter({
       name: 'etcd_agent_leader_changes_seen_total',
       help: 'Times the health check saw a different leader than the one it saw before (the first leader seen does not count).',
       registers,
     });
-  }
-
-  membershipOperation(op: string, result: 'success' | 'failure' | 'refused'): void {
-    this.membershipOps.inc({ op, result });
   }
 
   leaderObserved(leaderId: string | null): void {

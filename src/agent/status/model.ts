@@ -36,6 +36,56 @@ export interface MemberStatus {
   isLearner: boolean;
   healthy: boolean;
   reason?: string;
+  /** Since when this node has seen the member unhealthy (absent while healthy). */
+  unhealthySince?: string;
+  /** How long, in ms, at the time of the report. */
+  unhealthyForMs?: number;
+}
+
+/** One waiting joiner or spare, with what it is told. */
+export interface JoinerStatus {
+  nodeId: string;
+  name: string;
+  address: string;
+  /** Why it asks: fresh, wiped, removed. */
+  reason: string;
+  /** Its first ask. */
+  since: string;
+  state: 'queued' | 'spare' | 'admitted' | 'refused';
+  answer: string;
+}
+
+/** One membership operation as the ops log in etcd keeps it. */
+export interface MembershipOpStatus {
+  op: string;
+  target: string;
+  reason: string;
+  result: string;
+  at: string;
+  by: string;
+}
+
+/** The membership controller's view (DAY2: wanted size, voters, learners, queue, last operations). */
+export interface MembershipStatus {
+  /** The wanted number of voters as etcd holds it (rules the cluster); null until read. */
+  wantedSize: number | null;
+  /** cluster.size in this node's config; after formation it changes nothing. */
+  configuredSize: number;
+  /** Set when the two differ, in words. */
+  sizeNote: string | null;
+  voters: number;
+  learners: number;
+  queue: JoinerStatus[];
+  /** The last ten operations (newest last), from etcd. */
+  ops: MembershipOpStatus[];
+  /** What the planner decided last, and why. */
+  plan: { action: string; reason: string; at: string } | null;
+  /** Who held the membership lock at the last look, if anyone. */
+  lockHolder: string | null;
+  /** Operations this node did since it started, by op and result (for /metrics). */
+  counts: { op: string; result: 'ok' | 'failed'; count: number }[];
+  observedAt: string | null;
+  problems: string[];
 }
 
 export interface CertificateStatus {
@@ -98,5 +148,7 @@ export interface StatusReport {
   /** Steady-state controllers (after formation): when each last ran and its last error. */
   controllers: ControllerStatus[];
   snapshots: SnapshotStatus;
+  /** Null before this node is a member of a formed cluster. */
+  membership: MembershipStatus | null;
   lastError: string | null;
 }

@@ -14,7 +14,9 @@ export function renderStatusText(report: StatusReport): string {
     lines.push(`${`${k}:`.padEnd(16)}${v}`);
   };
   row('node', `${r.node.name} (${r.node.id}) at ${r.node.advertiseAddress} [${r.node.advertiseAddressSource}]`);
-  row('cluster', `${r.cluster.name}, size ${r.cluster.size}, ${r.cluster.state}${r.cluster.id ? `, id ${r.cluster.id}` : ''}`);
+  const wanted = r.membership?.wantedSize;
+  const size = wanted != null && wanted !== r.cluster.size ? `wanted size ${wanted} (this node's config says ${r.cluster.size})` : `size ${wanted ?? r.cluster.size}`;
+  row('cluster', `${r.cluster.name}, ${size}, ${r.cluster.state}${r.cluster.id ? `, id ${r.cluster.id}` : ''}`);
   row('phase', `${r.phase} since ${r.phaseSince}`);
   row('reason', r.reason);
   row('ready', r.ready ? 'yes' : 'no');
@@ -28,16 +30,34 @@ export function renderStatusText(report: StatusReport): string {
   if (r.members.length > 0) {
     lines.push('', 'MEMBERS');
     lines.push(table(
-      ['NAME', 'ID', 'CLIENT URL', 'HEALTHY', 'LEADER', 'LEARNER'],
+      ['NAME', 'ID', 'CLIENT URL', 'HEALTHY', 'LEADER', 'ROLE'],
       r.members.map((m) => [
         m.name || '(unstarted)',
         m.id,
         m.clientUrls[0] ?? '',
-        m.healthy ? 'yes' : `no${m.reason ? ` (${m.reason})` : ''}`,
+        m.healthy ? 'yes' : `no${m.unhealthyForMs !== undefined ? ` for ${formatDuration(m.unhealthyForMs) || '0s'}` : ''}${m.reason ? ` (${m.reason})` : ''}`,
         r.leader?.id === m.id ? '*' : '',
-        m.isLearner ? 'yes' : '',
+        m.isLearner ? 'learner' : 'voter',
       ]),
     ));
+  }
+  const ms = r.membership;
+  if (ms) {
+    lines.push('', 'MEMBERSHIP');
+    row('wanted size', ms.wantedSize === null ? '(not read yet)' : `${ms.wantedSize} voters`);
+    row('members', `${ms.voters} voter${ms.voters === 1 ? '' : 's'}, ${ms.learners} learner${ms.learners === 1 ? '' : 's'}`);
+    if (ms.sizeNote) row('size note', ms.sizeNote);
+    if (ms.plan) row('plan', `${ms.plan.action}: ${ms.plan.reason}`);
+    if (ms.lockHolder) row('lock', `held by ${ms.lockHolder}`);
+    for (const p of ms.problems) row('problem', p);
+    if (ms.queue.length > 0) {
+      lines.push('', 'JOINERS (first ask first)');
+      lines.push(table(['NAME', 'ADDRESS', 'WHY', 'SINCE', 'STATE', 'ANSWER'], ms.queue.map((q) => [q.name, q.address, q.reason, q.since, q.state, q.answer])));
+    }
+    if (ms.ops.length > 0) {
+      lines.push('', 'MEMBERSHIP OPERATIONS (newest last)');
+      for (const o of ms.ops) lines.push(`  ${o.at} ${o.op} ${o.target} by ${o.by}: ${o.result} — ${o.reason}`);
+    }
   }
   if (r.peers.length > 0) {
     lines.push('', 'PEERS');

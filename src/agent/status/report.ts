@@ -3,8 +3,8 @@ import type { ServiceStatus } from '../../systemd/service-manager.js';
 import type { ClusterObservation } from '../controllers/cluster-health.js';
 import type { AgentConfig } from '../config/types.js';
 import { caHolderOf } from '../bootstrap/election.js';
-import type { View } from '../peer/protocol.js';
-import type { CertificateStatus, ControllerStatus, PeerStatus, Phase, SnapshotStatus, StatusReport } from './model.js';
+import type { Candidate, View } from '../peer/protocol.js';
+import type { CertificateStatus, ControllerStatus, MembershipStatus, PeerStatus, Phase, SnapshotStatus, StatusReport } from './model.js';
 
 /** Everything /status is made of, as plain data the agent already holds. */
 export interface StatusInput {
@@ -27,12 +27,23 @@ export interface StatusInput {
   controllers: ControllerStatus[];
   snapshots: SnapshotStatus;
   service: { kind: string; status: ServiceStatus };
+  /** Who signs certificates when this node has no view of its own (it joined later). */
+  caHolder?: Candidate | undefined;
+  membership?: MembershipStatus | null;
+  /** Since when each member (by id) has been seen unhealthy. */
+  unhealthySince?: ReadonlyMap<string, number>;
+  now?: number;
 }
 
 /** Pure: the /status document. */
 export function buildStatusReport(input: StatusInput): StatusReport {
   const { config, view, observation: obs, formed, service } = input;
-  const holder = view ? caHolderOf(view) : undefined;
+  const holder = view ? caHolderOf(view) : input.caHolder;
+  const now = input.now ?? Date.now();
+  const members = (obs?.members ?? []).map((m) => {
+    const since = m.healthy ? undefined : input.unhealthySince?.get(m.id);
+    return since === undefined ? m : { ...m, unhealthySince: new Date(since).toISOString(), unhealthyForMs: Math.max(0, now - since) };
+  });
   const memberName = (id: string): string => obs?.members.find((m) => m.id === id)?.name ?? '';
   return {
     version: input.version,
@@ -58,7 +69,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     discovery: input.discovery,
     peers: input.peers,
     refusals: [...input.refusals],
-    members: obs?.members ?? [],
+    members,
     leader: obs?.leaderId ? { id: obs.leaderId, name: memberName(obs.leaderId) } : null,
     localMemberId: obs?.localMemberId ?? formed?.memberId ?? null,
     // The service manager knows at once when etcd is down (killed, restarting); the next health check may be seconds away.
@@ -74,6 +85,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     },
     controllers: input.controllers,
     snapshots: input.snapshots,
+    membership: input.membership ?? null,
     lastError: input.lastError,
   };
 }

@@ -1,0 +1,112 @@
+import type { PeerSet } from '../discovery/index.js';
+import type { EtcdTls } from '../etcd/client.js';
+import { readAdmitted } from '../etcd/records.js';
+import type { Logger } from '../util/log.js';
+import type { GateState, PeerCaller } from './admission.js';
+import type { StateStore } from './bootstrap/state-store.js';
+import type { AgentConfig } from './config/types.js';
+import type { ClusterObservation } from './controllers/cluster-health.js';
+import type { EtcdService } from './controllers/etcd-service.js';
+import { MembershipController } from './controllers/membership.js';
+import type { PlanRule } from './controllers/membership-plan.js';
+import { UnhealthySince } from './controllers/unhealthy-since.js';
+import type { NodeCredentials } from './credentials.js';
+import { localClientUrl } from './files/etcd-files.js';
+import type { PkiPaths } from './files/pki-files.js';
+import { JoinServer } from './join/join-server.js';
+import { Joiner } from './join/joiner.js';
+import type { NodeState } from './node-state.js';
+import type { PeerClient } from './peer/client.js';
+import { candidateOf, type PeerTracker } from './peer/tracker.js';
+import type { Phase } from './status/phase.js';
+
+/** What the membership parts need from the conductor (late-bound: the peer parts exist only after start()). */
+export interface MembershipWiringDeps {
+  config: AgentConfig;
+  logger: Logger;
+  store: StateStore;
+  state: NodeState;
+  pki: PkiPaths;
+  etcd: EtcdService;
+  creds: () => NodeCredentials;
+  client: () => PeerClient;
+  tracker: () => PeerTracker;
+  peerSet: () => PeerSet;
+  observation: () => ClusterObservation | undefined;
+  say: (phase: Phase, reason: string) => void;
+  refused: (who: string, reason: string) => void;
+  enrolled: () => void;
+  wake: () => void;
+  /** Repair rules put in front of the join rules. */
+  rules?: readonly PlanRule[];
+  beforeRemoval?: (reason: string) => Promise<void>;
+}
+
+export interface MembershipParts {
+  controller: MembershipController;
+  joinServer: JoinServer;
+  joiner: Joiner;
+  unhealthy: UnhealthySince;
+  /** The admission gate's state for a certificate request, with the caller's admission read from etcd first. */
+  gateFor(caller: PeerCaller): Promise<GateState>;
+}
+
+/**
+ * Joining and membership, wired once for the conductor: the controller (on
+ * every formed member), the /v1/join route, the joiner side of a fresh agent,
+ * and the admitted-joiner lookup that the CA holder's gate needs.
+ */
+export function createMembershipParts(d: MembershipWiringDeps): MembershipParts {
+  const localUrl = localClientUrl(d.config);
+  const tls = (): EtcdTls => {
+    const pki = d.creds().pki();
+    if (!pki) throw new Error('this node holds no cluster certificate yet');
+    return { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
+  };
+  const self = () => candidateOf(d.state.selfInfo());
+  const controller = new MembershipController({
+    config: d.config,
+    logger: d.logger,
+    self,
+    tls,
+    localUrl,
+    observation: d.observation,
+    initialSize: () => d.state.committed?.view.length,
+    caHolderName: () => d.state.caHolder()?.name,
+    ...(d.rules ? { rules: d.rules } : {}),
+    ...(d.beforeRemoval ? { beforeRemoval: d.beforeRemoval } : {}),
+  });
+  const joinServer = new JoinServer({
+    config: d.config,
+    logger: d.logger,
+    formed: () => Boolean(d.state.formed),
+    observation: d.observation,
+    tls,
+    localUrl,
+    caHolder: () => d.state.caHolder(),
+    refused: d.refused,
+  });
+  const joiner = new Joiner({
+    config: d.config,
+    logger: d.logger,
+    store: d.store,
+    state: d.state,
+    pki: d.pki,
+    etcd: d.etcd,
+    creds: d.creds,
+    client: d.client,
+    tracker: d.tracker,
+    peerSet: d.peerSet,
+    say: d.say,
+    enrolled: d.enrolled,
+    wake: d.wake,
+  });
+  const gateFor = async (caller: PeerCaller): Promise<GateState> => {
+    const gate = d.state.gate();
+    // Only a formed CA holder asked over the token needs to know whom the membership controller admitted.
+    if (!gate.formed || !gate.holder || caller.via !== 'token') return gate;
+    const record = await readAdmitted({ endpoints: [localUrl], tls: tls(), timeoutMs: 3000 }, d.config.cluster.name, caller.info.nodeId);
+    return { ...gate, admitted: record?.candidate };
+  };
+  return { controller, joinServer, joiner, unhealthy: new UnhealthySince(), gateFor };
+}
