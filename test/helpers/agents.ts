@@ -116,11 +116,11 @@ export class NodeSet {
     if (r.status !== 0) throw new Error(`etcd-agent init for ${node.name} failed (${r.status}): ${r.stderr}`);
   }
 
-  /** Adds a node with its own root that is not part of the initial set. */
-  async addNode(index: number, seedsFrom: TestNode[], token: string): Promise<TestNode> {
+  /** Adds a node with its own root that is not part of the initial set; `extra` goes to its `etcd-agent init`. */
+  async addNode(index: number, seedsFrom: TestNode[], token: string, extra: string[] = []): Promise<TestNode> {
     const node = this.makeNode(index);
     this.nodes.push(node);
-    await this.initNode(node, [node, ...seedsFrom], [], token);
+    await this.initNode(node, [node, ...seedsFrom], extra, token);
     return node;
   }
 

@@ -35,7 +35,7 @@ export function renderStatusText(report: StatusReport): string {
         m.name || '(unstarted)',
         m.id,
         m.clientUrls[0] ?? '',
-        m.healthy ? 'yes' : `no${m.unhealthyForMs !== undefined ? ` for ${formatDuration(m.unhealthyForMs) || '0s'}` : ''}${m.reason ? ` (${m.reason})` : ''}`,
+        m.healthy ? 'yes' : `no${m.unhealthyForMs !== undefined ? ` for ${formatDuration(Math.round(m.unhealthyForMs / 1000) * 1000) || '0s'}` : ''}${m.reason ? ` (${m.reason})` : ''}`,
         r.leader?.id === m.id ? '*' : '',
         m.isLearner ? 'learner' : 'voter',
       ]),
