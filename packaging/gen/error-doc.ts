@@ -18,7 +18,7 @@ export interface ErrorDocSection {
 
 /** Sections of the page, in order. */
 export const ERROR_DOC_SECTIONS: readonly ErrorDocSection[] = [
-  { title: 'Command line', prefixes: ['EA_CLI_', 'EA_STATUS_'] },
+  { title: 'Command line', prefixes: ['EA_CLI_', 'EA_STATUS_', 'EA_ADMIN_'] },
   { title: 'Configuration', prefixes: ['EA_CONFIG_', 'EA_NOT_CONFIGURED'] },
   {
     title: 'Peer API (between agents)',
@@ -40,6 +40,11 @@ export const ERROR_DOC_SECTIONS: readonly ErrorDocSection[] = [
     title: 'Membership: joining and resizing',
     prefixes: ['EA_JOIN_', 'EA_RESIZE_', 'EA_MEMBERSHIP_'],
     intro: 'See the README, "Joining, spares and resizing", for how joiners are admitted and what `cluster resize` allows.',
+  },
+  {
+    title: 'Snapshots and restore',
+    prefixes: ['EA_SNAPSHOT_', 'EA_RESTORE_'],
+    intro: 'See docs/disaster-recovery.md for when and how to restore, step by step.',
   },
   { title: 'Running etcd (systemd or a child process)', prefixes: ['EA_SVC_'] },
   {

@@ -2,7 +2,9 @@ import { defaultIo, reportError, usageError, wantsHelp, type CliIo } from './com
 import { checkConfigCommand } from './commands/check-config.js';
 import { CLUSTER_USAGE, clusterCommand } from './commands/cluster.js';
 import { initCommand } from './commands/init.js';
+import { RESTORE_USAGE, restoreCommand } from './commands/restore.js';
 import { runCommand } from './commands/run.js';
+import { SNAPSHOT_USAGE, snapshotCommand } from './commands/snapshot.js';
 import { statusCommand } from './commands/status.js';
 import { tokenCommand } from './commands/token.js';
 import { packageVersion, versionCommand } from './commands/version.js';
@@ -64,6 +66,8 @@ including an etcd data dir that holds data this node did not create.
 
 Prints a new join token (256 random bits). Give the same token to every node.
 `,
+  snapshot: SNAPSHOT_USAGE,
+  restore: RESTORE_USAGE,
   version: `usage: etcd-agent version | etcd-agent --version
 
 Prints the agent's version.
@@ -82,6 +86,8 @@ commands:
   cluster resize N [--config PATH] [--root DIR]   set the wanted number of voting members
                                                   (on a member; uses its admin certificate)
   token generate                                  print a new join token
+  snapshot       save PATH | list [--verify]      snapshot this node's etcd; list snapshots
+  restore        --snapshot FILE [--force]        disaster recovery: a new cluster from a snapshot
   version                                         print the version
   help [COMMAND]                                  this text, or a command's options
 
@@ -103,6 +109,8 @@ const COMMANDS: Readonly<Record<string, Handler>> = {
   'check-config': checkConfigCommand,
   cluster: clusterCommand,
   token: tokenCommand,
+  snapshot: snapshotCommand,
+  restore: restoreCommand,
   version: versionCommand,
 };
 

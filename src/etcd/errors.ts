@@ -15,6 +15,13 @@ export const EtcdUnreachable = defineError(
     `that the address and port are right, and that the CA and client certificate belong to this cluster.`,
 );
 
+/** A file is not a usable etcd snapshot; `why` says what the check found. */
+export const SnapshotInvalid = defineError(
+  'EA_SNAPSHOT_INVALID',
+  (file: string, why: string) =>
+    `${file} is not a usable etcd snapshot: ${why}. Use another snapshot (etcd-agent snapshot list shows the verified ones), or take a new one with etcd-agent snapshot save.`,
+);
+
 /** etcd refused a membership change (too many learners, learner not in sync, not enough started members, ...). */
 export const EtcdMemberOpRefused = defineError(
   'EA_ETCD_MEMBER_OP',

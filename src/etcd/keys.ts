@@ -12,6 +12,7 @@
  *   locks/membership      etcd lock serializing membership changes
  *   ca/election           the CA-role election (etcd election API)
  *   ca/escrow             the CA key, encrypted under the join token (see docs/protocol.md)
+ *   restored              this cluster was restored from a snapshot: its id and the ids it replaced (JSON)
  */
 export function agentPrefix(cluster: string): string {
   return `/etcd-agent/${cluster}/`;
@@ -32,6 +33,7 @@ export const clusterKeys = (cluster: string) => {
     membershipLock: `${p}locks/membership`,
     caElection: `${p}ca/election`,
     caEscrow: `${p}ca/escrow`,
+    restored: `${p}restored`,
   } as const;
 };
 

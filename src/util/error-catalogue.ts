@@ -38,6 +38,10 @@ export const ERROR_CATALOGUE = {
     meaning: '`etcd-agent status` reached something at the status address, but it did not answer with the status JSON.',
     action: "Check that `--address` (or the config's `statusApi.address`) points at etcd-agent's status API and not at another service.",
   },
+  EA_ADMIN_CERT_UNAVAILABLE: {
+    meaning: "A day-2 command (snapshot, restore) needs this node's admin client certificate and key (etcdctl.crt, etcdctl.key) and the CA certificate, and cannot read them: the node has not enrolled in a cluster yet, the command does not run as root, or `--config`/`--root` point at another node.",
+    action: 'Run the command as root on a member of the cluster, with the same `--config`/`--root` the agent uses.',
+  },
   EA_STATUS_UNREACHABLE: {
     meaning: '`etcd-agent status` found no agent answering at the status address.',
     action: "Check that the agent is running (`systemctl status etcd-agent`) and that `--address` or the config's `statusApi.address` is where it listens.",
@@ -241,6 +245,33 @@ export const ERROR_CATALOGUE = {
   EA_ETCD_UNREACHABLE: {
     meaning: 'etcd did not answer at an endpoint in time.',
     action: 'Check that etcd is running there (`etcd-agent status`, the etcd log), that the address and port are right, and that the CA and client certificate belong to this cluster.',
+  },
+
+  // ---- snapshots and restore ------------------------------------------------
+  EA_SNAPSHOT_INVALID: {
+    meaning: 'A file is not a usable etcd snapshot: its SHA-256 integrity hash does not match, it has no hash (not made by the snapshot API), or its database structure is damaged.',
+    action: 'Use another snapshot (`etcd-agent snapshot list` shows the verified ones), or take a new one with `etcd-agent snapshot save PATH`.',
+  },
+  EA_SNAPSHOT_FAILED: {
+    meaning: 'Taking a snapshot failed (etcd did not answer, the disk is full, the written file did not verify); no partial file was left and no older snapshot was removed.',
+    action: 'Read the reason in the message: free space in `snapshots.dir`, or check the local etcd (`etcd-agent status`); scheduled snapshots retry by themselves.',
+  },
+  EA_RESTORE_QUORUM: {
+    meaning: '`etcd-agent restore` refused because the current cluster still has quorum: a restore would replace it with older data and a new cluster id.',
+    action: 'Do not restore a working cluster; repair it instead. Only if its members are to be wiped anyway, run the restore again with `--force`.',
+  },
+  EA_RESTORE_REFUSED: {
+    meaning: '`etcd-agent restore` cannot start: not root, the agent or etcd still runs on this host, this host was never a member, it lacks the CA key, or etcdctl is missing; nothing was changed.',
+    action: 'Do what the message says (for example `systemctl stop etcd-agent etcd`), then run the restore again.',
+  },
+  EA_RESTORE_INTERRUPTED: {
+    meaning: 'An `etcd-agent restore` on this host was interrupted (killed, power loss); the agent does not start on a half-restored node.',
+    action: 'Run the same `etcd-agent restore --snapshot FILE` again: it starts over from the state it saved first (nothing is lost), then start the agent.',
+    exit: 2,
+  },
+  EA_RESTORE_FAILED: {
+    meaning: 'A step of `etcd-agent restore` failed after it began; the message says which step, what was already done and where the old data dir is (never deleted).',
+    action: 'Fix the cause named in the message and run the restore again; `docs/disaster-recovery.md` says how to go back to the old data dir.',
   },
 
   // ---- membership: joining a formed cluster, resizing ---------------------

@@ -21,6 +21,9 @@ import { writeSync } from 'node:fs';
  *   enrollment-written              enrollment.json written, etcd.conf and the data dir claim not yet
  *   data-dir-claimed                data dir claimed in enrollment.json, etcd not started yet
  *   conf-existing-before-formed     etcd.conf flipped to `existing`, formed.json not yet
+ *
+ * Day-2 points (not part of bootstrap, so the bootstrap crash test leaves them out):
+ *   snapshot-partial-written        a snapshot's first chunk is in its temp file, the rest not yet
  */
 export const FAILPOINTS = [
   'ca-key-written',
@@ -35,7 +38,9 @@ export const FAILPOINTS = [
   'conf-existing-before-formed',
 ] as const;
 
-export type FailpointName = (typeof FAILPOINTS)[number];
+export const DAY2_FAILPOINTS = ['snapshot-partial-written'] as const;
+
+export type FailpointName = (typeof FAILPOINTS)[number] | (typeof DAY2_FAILPOINTS)[number];
 
 export const FAILPOINTS_ENV = 'ETCD_AGENT_FAILPOINTS';
 

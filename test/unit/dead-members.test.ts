@@ -39,6 +39,7 @@ function report(members: MemberStatus[], since: UnhealthySince, now: number) {
     phaseSince: '',
     lastError: null,
     caRole: undefined,
+    snapshots: { enabled: false, intervalMs: 0, dir: '/var/lib/etcd-agent/snapshots', keep: 24, nextDueAt: null, inProgress: null, lastSuccess: null, lastFailure: null, successes: 0, failures: 0, consecutiveFailures: 0, files: [] },
     view: undefined,
     formed: { clusterId: 'c1', memberId: 'a' },
     observation: { clusterId: 'c1', localMemberId: 'a', leaderId: 'a', members, complete: true, localHealthy: true, reason: '' },

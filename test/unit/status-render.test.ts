@@ -1,7 +1,26 @@
 import t from 'tap';
-import { renderMetrics } from '../../src/agent/status/metrics.js';
+import { AgentMetrics } from '../../src/agent/status/metrics.js';
 import type { StatusReport } from '../../src/agent/status/model.js';
 import { renderStatusText } from '../../src/agent/status/render.js';
+import { parsePrometheusText } from '../helpers/prom-text.js';
+
+const renderMetrics = (r: StatusReport, loopAlive: boolean, processMetrics = false): Promise<string> =>
+  new AgentMetrics({ report: () => r, loopAlive: () => loopAlive }, { processMetrics }).text();
+
+const snapshots: StatusReport['snapshots'] = {
+  enabled: true,
+  intervalMs: 3_600_000,
+  dir: '/var/lib/etcd-agent/snapshots',
+  keep: 24,
+  nextDueAt: '2026-11-22T11:00:00.000Z',
+  inProgress: null,
+  lastSuccess: { at: '2026-11-22T10:00:00.000Z', file: 'prod_n1_20261122T100000.000Z_rev42.db', sizeBytes: 20512, revision: 42, durationMs: 1500, reason: 'scheduled' },
+  lastFailure: { at: '2026-11-22T09:00:00.000Z', reason: 'scheduled', error: 'ENOSPC: no space left on device' },
+  successes: 3,
+  failures: 1,
+  consecutiveFailures: 0,
+  files: [{ file: 'prod_n1_20261122T100000.000Z_rev42.db', sizeBytes: 20512, revision: 42, takenAt: '2026-11-22T10:00:00.000Z' }],
+};
 
 const report = (over: Partial<StatusReport> = {}): StatusReport => ({
   version: '0.1.0',
@@ -37,6 +56,7 @@ const report = (over: Partial<StatusReport> = {}): StatusReport => ({
   ready: true,
   certificates: [{ file: '/etc/etcd/pki/server.crt', notAfter: new Date(Date.now() + 10 * 86_400_000).toISOString(), daysLeft: 10 }],
   etcdService: { manager: 'process', state: 'active', detail: 'running', pid: 42, restarts: 2, recentLog: [] },
+  snapshots,
   membership: null,
   lastError: null,
   ...over,
@@ -61,14 +81,63 @@ t.test('the status table says what matters in words', async (t) => {
 });
 
 t.test('metrics are valid Prometheus text with one active phase', async (t) => {
-  const text = renderMetrics(report(), true);
-  for (const line of text.trim().split('\n')) {
-    t.match(line, /^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[a-z]+="[^"]*"\})? -?\d+)$/, line);
+  const text = await renderMetrics(report(), true);
+  for (const line of text.trim().split('\n').filter((l) => l !== '')) {
+    t.match(line, /^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[a-z]+="[^"]*"\})? -?\d+(\.\d+)?)$/, line);
   }
   t.equal((text.match(/^etcd_agent_phase\{phase="[a-z-]+"\} 1$/gm) ?? []).length, 1);
   t.match(text, /^etcd_agent_etcd_members_healthy 1$/m);
   t.match(text, /^etcd_agent_certificate_expiry_seconds\{file="\/etc\/etcd\/pki\/server.crt"\} \d+$/m);
-  t.match(renderMetrics(report(), false), /^etcd_agent_up 0$/m);
+  t.match(await renderMetrics(report(), false), /^etcd_agent_up 0$/m);
+});
+
+t.test('metrics parse strictly, with process metrics, snapshot numbers and the hooks', async (t) => {
+  const membership: StatusReport['membership'] = {
+    wantedSize: 3, configuredSize: 3, sizeNote: null, voters: 3, learners: 0, queue: [], ops: [], plan: null, lockHolder: null, observedAt: null, problems: [],
+    counts: [{ op: 'add-learner', result: 'ok', count: 2 }, { op: 'remove', result: 'failed', count: 1 }],
+  };
+  const metrics = new AgentMetrics({ report: () => report({ membership }), loopAlive: () => true });
+  for (const leader of ['1a', null, '1a', '2b', '2b', '1a']) metrics.leaderObserved(leader);
+  const families = parsePrometheusText(await metrics.text());
+  const value = (name: string, labels: Record<string, string> = {}): number | undefined =>
+    [...families.values()].flatMap((f) => f.samples).find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+  t.equal(families.get('etcd_agent_membership_operations_total')?.type, 'counter');
+  t.equal(value('etcd_agent_membership_operations_total', { op: 'add-learner', result: 'ok' }), 2, 'from the membership section of /status');
+  t.equal(value('etcd_agent_membership_operations_total', { op: 'remove', result: 'failed' }), 1);
+  t.equal(value('etcd_agent_leader_changes_seen_total'), 2, 'a change is a different leader than the last one seen');
+  t.equal(value('etcd_agent_ca_holder'), 1);
+  t.equal(value('etcd_agent_snapshot_last_success_timestamp_seconds'), Date.parse('2026-11-22T10:00:00.000Z') / 1000);
+  t.equal(value('etcd_agent_snapshot_last_size_bytes'), 20512);
+  t.equal(value('etcd_agent_snapshot_last_duration_seconds'), 1.5);
+  t.equal(value('etcd_agent_snapshot_failures_total'), 1);
+  t.equal(value('etcd_agent_snapshot_successes_total'), 3);
+  t.equal(value('etcd_agent_snapshot_files'), 1);
+  t.ok((value('process_resident_memory_bytes') ?? 0) > 1e6, 'process RSS');
+  t.ok((value('process_cpu_seconds_total') ?? -1) >= 0, 'process CPU');
+  t.equal(families.get('nodejs_eventloop_lag_seconds')?.type, 'gauge', 'event-loop lag');
+  t.equal(families.get('nodejs_gc_duration_seconds')?.type, 'histogram', 'GC');
+  const other = parsePrometheusText(await new AgentMetrics({ report: () => report({ caHolder: null }), loopAlive: () => true }).text());
+  t.equal(other.get('etcd_agent_leader_changes_seen_total')?.samples[0]?.value, 0, 'each agent has its own registry');
+  t.equal(other.get('etcd_agent_ca_holder')?.samples[0]?.value, 0);
+});
+
+t.test('the Prometheus text parser refuses what the format does not allow', async (t) => {
+  const ok = '# HELP a_total x\n# TYPE a_total counter\na_total{x="1"} 2\n';
+  t.equal(parsePrometheusText(ok).get('a_total')?.samples[0]?.value, 2);
+  for (const [bad, why] of [
+    ['a 1\n', /without a TYPE/],
+    ['# TYPE a gauge\na{x="1} 1\n', /unterminated|expected/],
+    ['# TYPE a gauge\na{x="\\q"} 1\n', /bad escape/],
+    ['# TYPE a gauge\na one\n', /not a number/],
+    ['# TYPE a gauge\na 1\na 2\n', /duplicate series/],
+    ['# TYPE a counter\na 1\n', /_total/],
+    ['# TYPE a gauge\n# TYPE a gauge\n', /twice/],
+    ['# TYPE h histogram\nh_bucket{le="1"} 1\nh_sum 1\nh_count 1\n', /\+Inf/],
+    ['# TYPE 1a gauge\n', /bad metric name/],
+    ['# TYPE a gauge\na 1', /newline/],
+  ] as const) {
+    t.throws(() => parsePrometheusText(bad), why, JSON.stringify(bad));
+  }
 });
 
 t.test('the status table escapes control characters in every field', async (t) => {

@@ -46,6 +46,7 @@ function input(state: ServiceActiveState, over: Partial<StatusInput> = {}): Stat
     refusals: [],
     certificates: [],
     controllers: [],
+    snapshots: { enabled: false, intervalMs: 0, dir: '/var/lib/etcd-agent/snapshots', keep: 24, nextDueAt: null, inProgress: null, lastSuccess: null, lastFailure: null, successes: 0, failures: 0, consecutiveFailures: 0, files: [] },
     service: { kind: 'systemd', status: { state, detail: `etcd is ${state}`, restarts: 0, recentLog: [] } },
     ...over,
   };

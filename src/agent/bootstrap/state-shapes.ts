@@ -79,3 +79,9 @@ export const REJOIN_SHAPE: ShapeCheck = record({
   admission: optional(admission),
   admittedBy: optional(text),
 });
+export const KNOWN_MEMBERS_SHAPE: ShapeCheck = record({
+  clusterId: hex(1, 16),
+  members: list(record({ name: (v) => (typeof v === 'string' ? undefined : 'is not a string'), id: hex(1, 16), clientUrls: list(text, 16), peerUrls: list(text, 16) }), 64),
+  seenAt: text,
+});
+export const RESTORE_MARKER_SHAPE: ShapeCheck = record({ startedAt: text, snapshot: text, backupDir: text });

@@ -5,7 +5,7 @@ import { keyMatchesCertificate } from '../../pki/index.js';
 import { readFileIfExists, syncDir, writeFileAtomic } from '../../util/atomic-write.js';
 import { failpoint } from '../../util/failpoint.js';
 import type { Candidate, JoinAdmission, View } from '../peer/protocol.js';
-import { ENROLLMENT_SHAPE, FORMED_SHAPE, HOLDER_SHAPE, IDENTITY_SHAPE, JOIN_STATE_SHAPE, REJOIN_SHAPE, VIEW_SHAPE, type ShapeCheck } from './state-shapes.js';
+import { ENROLLMENT_SHAPE, FORMED_SHAPE, HOLDER_SHAPE, IDENTITY_SHAPE, JOIN_STATE_SHAPE, KNOWN_MEMBERS_SHAPE, REJOIN_SHAPE, RESTORE_MARKER_SHAPE, VIEW_SHAPE, type ShapeCheck } from './state-shapes.js';
 
 export interface NodeIdentity {
   nodeId: string;
@@ -53,6 +53,29 @@ export interface FormedMarker {
   clusterId: string;
   memberId: string;
   formedAt: string;
+  /** Set by `etcd-agent restore`: this node started a new cluster from a snapshot. */
+  restored?: {
+    /** The cluster ids this one replaces, the most recent first. */
+    supersedes: string[];
+    snapshot: string;
+    revision: number;
+    at: string;
+  };
+}
+
+/** The members this node last saw (the health controller's member list), for restore and the lineage check. */
+export interface KnownMembers {
+  clusterId: string;
+  members: { name: string; id: string; clientUrls: string[]; peerUrls: string[] }[];
+  seenAt: string;
+}
+
+/** Written first by `etcd-agent restore` and removed last; while it exists the agent does not start. */
+export interface RestoreMarker {
+  startedAt: string;
+  snapshot: string;
+  /** Where the state files before the restore were copied. */
+  backupDir: string;
 }
 
 export type RejoinReason = 'wiped' | 'removed';
@@ -160,6 +183,20 @@ export class StateStore {
   }
   saveRejoin(r: RejoinRecord): Promise<void> {
     return this.write('rejoin.json', r);
+  }
+
+  knownMembers(): Promise<KnownMembers | undefined> {
+    return this.read<KnownMembers>('members.json', KNOWN_MEMBERS_SHAPE);
+  }
+  saveKnownMembers(k: KnownMembers): Promise<void> {
+    return this.write('members.json', k);
+  }
+
+  restoreMarker(): Promise<RestoreMarker | undefined> {
+    return this.read<RestoreMarker>('restore-in-progress.json', RESTORE_MARKER_SHAPE);
+  }
+  saveRestoreMarker(m: RestoreMarker): Promise<void> {
+    return this.write('restore-in-progress.json', m);
   }
 
   holder(): Promise<HolderRecord | undefined> {

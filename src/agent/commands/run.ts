@@ -4,6 +4,8 @@ import { createLogger } from '../../util/log.js';
 import { Agent } from '../agent.js';
 import { isNotConfiguredError, loadConfigDetailed } from '../config/index.js';
 import { chooseServiceManager } from '../service-manager-choice.js';
+import { AgentError } from '../../util/errors.js';
+import { interruptedRestore } from '../restore/restore.js';
 import { checkDataDir } from './data-dir-check.js';
 import { defaultIo, parseCommandArgs, reportError, wantsHelp, type CliIo } from './args.js';
 import { packageVersion } from './version.js';
@@ -38,6 +40,8 @@ export async function runCommand(args: string[], io: CliIo = defaultIo()): Promi
     });
     // Before the agent writes anything (state, keys, etcd.conf): a data dir that is not ours is a config error.
     await checkDataDir(config);
+    const unfinished = await interruptedRestore(config);
+    if (unfinished) throw new AgentError('EA_RESTORE_INTERRUPTED', unfinished);
     const logger = createLogger({ level: config.log.level });
     for (const w of warnings) logger.warn({ component: 'config', key: w.key }, w.message);
     const serviceManager = chooseServiceManager(config, logger);

@@ -1,3 +1,4 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Phase, StatusReport } from './model.js';
 
 const PHASES: Phase[] = [
@@ -5,35 +6,140 @@ const PHASES: Phase[] = [
   'configuring', 'starting-etcd', 'forming', 'formed', 'stopping',
 ];
 
-/** Prometheus text exposition of the status report. */
-export function renderMetrics(report: StatusReport, loopAlive: boolean): string {
-  const lines: string[] = [];
-  const gauge = (name: string, help: string, samples: [string, number][]): void => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
-    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
-  };
-  const label = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+export interface MetricsSource {
+  report(): StatusReport;
+  loopAlive(): boolean;
+}
 
-  gauge('etcd_agent_up', 'The agent main loop is alive.', [['', loopAlive ? 1 : 0]]);
-  gauge('etcd_agent_ready', 'The local etcd member serves and the cluster has a leader.', [['', report.ready ? 1 : 0]]);
-  gauge(
-    'etcd_agent_phase',
-    'Current lifecycle phase (1 for the active phase).',
-    PHASES.map((p) => [`{phase="${p}"}`, p === report.phase ? 1 : 0]),
-  );
-  gauge('etcd_agent_cluster_formed', 'The cluster has formed.', [['', report.cluster.state === 'formed' ? 1 : 0]]);
-  gauge('etcd_agent_peers_authenticated', 'Agents authenticated with the join token or cluster CA.', [
-    ['', report.peers.filter((p) => p.authenticated).length],
-  ]);
-  gauge('etcd_agent_etcd_members', 'etcd members as last listed.', [['', report.members.length]]);
-  gauge('etcd_agent_etcd_members_healthy', 'etcd members that answered the last health check.', [
-    ['', report.members.filter((m) => m.healthy).length],
-  ]);
-  gauge('etcd_agent_etcd_service_restarts', 'Restarts of the etcd service by the agent.', [['', report.etcdService.restarts]]);
-  gauge(
-    'etcd_agent_certificate_expiry_seconds',
-    'Seconds until each certificate expires.',
-    report.certificates.map((c) => [`{file="${label(c.file)}"}`, Math.round((Date.parse(c.notAfter) - Date.now()) / 1000)]),
-  );
-  return `${lines.join('\n')}\n`;
+/**
+ * Events the agent's parts report as they happen, for what /status keeps no
+ * count of: the conductor passes every health observation's leader to
+ * `leaderObserved`. Everything else is read from the status report at scrape
+ * time (a part with a number to show adds it to its /status section and a
+ * metric here that reads it, as membership and snapshots do).
+ */
+export interface MetricsHooks {
+  leaderObserved(leaderId: string | null): void;
+}
+
+/**
+ * /metrics on prom-client, with a registry of this agent's own (never the
+ * process-global one, so several agents in one process, as in tests, never
+ * share or clash). Gauges read the status report when scraped: /metrics
+ * answers from memory and never waits on etcd. Process metrics use
+ * prom-client's standard names (process_*, nodejs_*), which the usual Node.js
+ * dashboards expect. docs/metrics.md lists every metric.
+ */
+export class AgentMetrics implements MetricsHooks {
+  readonly registry = new Registry();
+  private scrape: StatusReport | undefined;
+  private lastLeader: string | null = null;
+  private readonly leaderChanges: Counter;
+
+  constructor(
+    private readonly source: MetricsSource,
+    options: { processMetrics?: boolean } = {},
+  ) {
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    const registers = [this.registry];
+    // collect() is a method: prom-client calls it with the metric as `this`; the closures reach the report.
+    const report = (): StatusReport => this.scrape ?? this.source.report();
+    const gauge = (name: string, help: string, value: (r: StatusReport) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(value(report()));
+        },
+      });
+    };
+
+    gauge('etcd_agent_up', 'The agent main loop is alive.', () => (this.source.loopAlive() ? 1 : 0));
+    gauge('etcd_agent_ready', 'The local etcd member serves and the cluster has a leader.', (r) => (r.ready ? 1 : 0));
+    new Gauge({
+      name: 'etcd_agent_phase',
+      help: 'Current lifecycle phase (1 for the active phase).',
+      labelNames: ['phase'],
+      registers,
+      collect() {
+        const current = report().phase;
+        for (const phase of PHASES) this.set({ phase }, phase === current ? 1 : 0);
+      },
+    });
+    gauge('etcd_agent_cluster_formed', 'The cluster has formed.', (r) => (r.cluster.state === 'formed' ? 1 : 0));
+    gauge('etcd_agent_peers_authenticated', 'Agents authenticated with the join token or cluster CA.', (r) => r.peers.filter((p) => p.authenticated).length);
+    gauge('etcd_agent_etcd_members', 'etcd members as last listed.', (r) => r.members.length);
+    gauge('etcd_agent_etcd_members_healthy', 'etcd members that answered the last health check.', (r) => r.members.filter((m) => m.healthy).length);
+    gauge('etcd_agent_etcd_service_restarts', 'Restarts of the etcd service by the agent.', (r) => r.etcdService.restarts);
+    new Gauge({
+      name: 'etcd_agent_certificate_expiry_seconds',
+      help: 'Seconds until each certificate expires.',
+      labelNames: ['file'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of report().certificates) this.set({ file: c.file }, Math.round((Date.parse(c.notAfter) - Date.now()) / 1000));
+      },
+    });
+    gauge('etcd_agent_ca_holder', 'This node holds the CA role (1) or not (0).', (r) => (r.caHolder?.self ? 1 : 0));
+
+    gauge('etcd_agent_snapshot_last_success_timestamp_seconds', 'Unix time of the last verified snapshot this agent took (0: none yet).', (r) =>
+      r.snapshots.lastSuccess ? Date.parse(r.snapshots.lastSuccess.at) / 1000 : 0,
+    );
+    gauge('etcd_agent_snapshot_last_size_bytes', 'Size of the last verified snapshot (0: none yet).', (r) => r.snapshots.lastSuccess?.sizeBytes ?? 0);
+    gauge('etcd_agent_snapshot_last_duration_seconds', 'How long the last verified snapshot took, streaming and verifying (0: none yet).', (r) =>
+      (r.snapshots.lastSuccess?.durationMs ?? 0) / 1000,
+    );
+    gauge('etcd_agent_snapshot_files', "This node's snapshot files in snapshots.dir.", (r) => r.snapshots.files.length);
+    const counterFromReport = (name: string, help: string, value: (r: StatusReport) => number): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(value(report()));
+        },
+      });
+    };
+    counterFromReport('etcd_agent_snapshot_successes_total', 'Snapshots taken and verified since the agent started.', (r) => r.snapshots.successes);
+    counterFromReport('etcd_agent_snapshot_failures_total', 'Snapshots that failed since the agent started (no partial file kept, no older snapshot removed).', (r) => r.snapshots.failures);
+
+    new Counter({
+      name: 'etcd_agent_membership_operations_total',
+      help: 'Membership operations this agent carried out since it started, by operation (add-learner, promote, remove, resize) and result (ok, failed).',
+      labelNames: ['op', 'result'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of report().membership?.counts ?? []) this.inc({ op: c.op, result: c.result }, c.count);
+      },
+    });
+    this.leaderChanges = new Counter({
+      name: 'etcd_agent_leader_changes_seen_total',
+      help: 'Times the health check saw a different leader than the one it saw before (the first leader seen does not count).',
+      registers,
+    });
+  }
+
+  leaderObserved(leaderId: string | null): void {
+    if (leaderId === null) return;
+    if (this.lastLeader !== null && leaderId !== this.lastLeader) this.leaderChanges.inc();
+    this.lastLeader = leaderId;
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The exposition text; one status report serves the whole scrape. */
+  async text(): Promise<string> {
+    this.scrape = this.source.report();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.scrape = undefined;
+    }
+  }
 }

@@ -146,6 +146,33 @@ export interface CandidateStatus {
   etcdClientPort: number;
 }
 
+export interface SnapshotFileStatus {
+  file: string;
+  sizeBytes: number;
+  revision: number;
+  takenAt: string;
+}
+
+/** The snapshots controller's section: schedule, last outcome, files kept. */
+export interface SnapshotStatus {
+  /** Scheduled snapshots run (snapshots.interval > 0); on-demand ones always can. */
+  enabled: boolean;
+  intervalMs: number;
+  dir: string;
+  keep: number;
+  /** When the next scheduled snapshot is due (null: off, or not formed yet). */
+  nextDueAt: string | null;
+  inProgress: { since: string; reason: string } | null;
+  lastSuccess: { at: string; file: string; sizeBytes: number; revision: number; durationMs: number; reason: string } | null;
+  lastFailure: { at: string; reason: string; error: string } | null;
+  /** Since the agent started. */
+  successes: number;
+  failures: number;
+  consecutiveFailures: number;
+  /** This node's snapshot files, newest first. */
+  files: SnapshotFileStatus[];
+}
+
 export interface StatusReport {
   version: string;
   node: { id: string; name: string; advertiseAddress: string; advertiseAddressSource: string; peerApi: string; statusApi: string };
@@ -168,6 +195,7 @@ export interface StatusReport {
   etcdService: { manager: string; state: string; detail: string; pid?: number; restarts: number; recentLog: string[] };
   /** Steady-state controllers (after formation): when each last ran and its last error. */
   controllers: ControllerStatus[];
+  snapshots: SnapshotStatus;
   /** Null before this node is a member of a formed cluster. */
   membership: MembershipStatus | null;
   lastError: string | null;

@@ -1,3 +1,4 @@
+import { formatDuration } from '../../util/duration.js';
 import { sanitizeDeep } from '../../util/terminal.js';
 import { unhealthyWords } from '../controllers/dead-members.js';
 import type { StatusReport } from './model.js';
@@ -70,6 +71,18 @@ export function renderStatusText(report: StatusReport): string {
   if (r.certificates.length > 0) {
     lines.push('', 'CERTIFICATES');
     lines.push(table(['FILE', 'EXPIRES', 'DAYS LEFT'], r.certificates.map((c) => [c.file, c.notAfter, String(c.daysLeft)])));
+  }
+  const snap = r.snapshots;
+  if (snap.enabled || snap.lastSuccess || snap.lastFailure || snap.files.length > 0) {
+    lines.push('', 'SNAPSHOTS');
+    row('schedule', snap.enabled ? `every ${formatDuration(snap.intervalMs)}, keep ${snap.keep}, in ${snap.dir}${snap.nextDueAt ? `; next ${snap.nextDueAt}` : ''}` : `scheduled snapshots off; in ${snap.dir}`);
+    if (snap.inProgress) row('in progress', `since ${snap.inProgress.since} (${snap.inProgress.reason})`);
+    if (snap.lastSuccess) {
+      const s = snap.lastSuccess;
+      row('last success', `${s.at} ${s.file}, ${s.sizeBytes} bytes, revision ${s.revision}, ${s.durationMs} ms (${s.reason})`);
+    }
+    if (snap.lastFailure) row('last failure', `${snap.lastFailure.at} (${snap.lastFailure.reason}): ${snap.lastFailure.error}`);
+    row('counts', `${snap.successes} taken, ${snap.failures} failed since start (${snap.consecutiveFailures} in a row), ${snap.files.length} kept`);
   }
   if (r.refusals.length > 0) {
     lines.push('', 'REFUSED (most recent last)');

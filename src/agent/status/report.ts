@@ -5,7 +5,7 @@ import { isDead } from '../controllers/dead-members.js';
 import type { AgentConfig } from '../config/types.js';
 import { caHolderOf } from '../bootstrap/election.js';
 import type { Candidate, View } from '../peer/protocol.js';
-import type { CaHolderStatus, CaRoleStatus, CertificateStatus, ControllerStatus, MembershipStatus, PeerStatus, Phase, StatusReport } from './model.js';
+import type { CaHolderStatus, CaRoleStatus, CertificateStatus, ControllerStatus, MembershipStatus, PeerStatus, Phase, SnapshotStatus, StatusReport } from './model.js';
 
 /** Everything /status is made of, as plain data the agent already holds. */
 export interface StatusInput {
@@ -28,6 +28,7 @@ export interface StatusInput {
   refusals: { from: string; reason: string; at: string }[];
   certificates: CertificateStatus[];
   controllers: ControllerStatus[];
+  snapshots: SnapshotStatus;
   service: { kind: string; status: ServiceStatus };
   /** Who signs certificates when this node has no view of its own (it joined later). */
   caHolder?: Candidate | undefined;
@@ -88,6 +89,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       recentLog: service.status.recentLog.slice(-10),
     },
     controllers: input.controllers,
+    snapshots: input.snapshots,
     membership: input.membership ?? null,
     lastError: input.lastError,
   };

@@ -1,11 +1,12 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { StatusReport } from './model.js';
-import { renderMetrics } from './metrics.js';
 
 export interface StatusSource {
   report(): StatusReport;
   /** True while the agent's main loop has ticked recently. */
   loopAlive(): boolean;
+  /** Prometheus exposition (status/metrics.ts); answers from memory. */
+  metrics: { text(): Promise<string>; readonly contentType: string };
 }
 
 /**
@@ -30,7 +31,8 @@ export function createStatusServer(source: StatusSource): FastifyInstance {
   app.get('/status', async () => source.report());
 
   app.get('/metrics', async (_req, reply) => {
-    return reply.type('text/plain; version=0.0.4').send(renderMetrics(source.report(), source.loopAlive()));
+    const text = await source.metrics.text();
+    return reply.type(source.metrics.contentType).send(text);
   });
 
   return app;
