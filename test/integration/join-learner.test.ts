@@ -120,7 +120,7 @@ t.test('issue 10 #5 and #6: refusals change nothing; one learner at a time; a le
     async () => {
       const s = await set.status(n4);
       const learners = members(n1).filter((m) => m.learner);
-      return s.phase === 'joining' && /etcd started as learner/.test(s.reason) && learners.length === 1 ? learners[0] : undefined;
+      return s.phase === 'starting-etcd' && /etcd started as learner/.test(s.reason) && learners.length === 1 ? learners[0] : undefined;
     },
     { timeoutMs: 60_000, describe: () => set.describe([n1, n4]) },
   );
