@@ -60,19 +60,22 @@ export async function listMembers(
   tls: EtcdTls,
   timeoutMs: number,
 ): Promise<{ clusterId: string; members: EtcdMember[] }> {
-  return withClient(endpoints, tls, timeoutMs, async (client) => {
-    const res = await client.cluster.memberList({});
-    return {
-      clusterId: idToHex(res.header.cluster_id),
-      members: res.members.map((m) => ({
-        id: idToHex(m.ID),
-        name: m.name,
-        peerUrls: [...m.peerURLs],
-        clientUrls: [...m.clientURLs],
-        isLearner: Boolean(m.isLearner),
-      })),
-    };
-  });
+  return withClient(endpoints, tls, timeoutMs, membersVia);
+}
+
+/** The member list through a client already open (see `withClient`). */
+export async function membersVia(client: Etcd3): Promise<{ clusterId: string; members: EtcdMember[] }> {
+  const res = await client.cluster.memberList({});
+  return {
+    clusterId: idToHex(res.header.cluster_id),
+    members: res.members.map((m) => ({
+      id: idToHex(m.ID),
+      name: m.name,
+      peerUrls: [...m.peerURLs],
+      clientUrls: [...m.clientURLs],
+      isLearner: Boolean(m.isLearner),
+    })),
+  };
 }
 
 export async function endpointStatus(endpoint: string, tls: EtcdTls, timeoutMs: number): Promise<EndpointStatus> {

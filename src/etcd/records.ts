@@ -6,9 +6,10 @@
  * skipped and reported, never trusted. Every call is bounded (`withClient`).
  */
 import { describeError } from '../util/errors.js';
-import { withClient, type EtcdTls } from './client.js';
+import type { Etcd3 } from 'etcd3';
+import { membersVia, withClient, type EtcdMember, type EtcdTls } from './client.js';
 import { EtcdRecordInvalid } from './errors.js';
-import { clusterKeys } from './keys.js';
+import { clusterKeys, type ClusterKeys } from './keys.js';
 
 /** Where and how to reach etcd for one call. */
 export interface EtcdTarget {
@@ -182,22 +183,82 @@ export function recordsFrom(cluster: string, kvs: ReadonlyMap<string, string>): 
 
 // ---- reads and writes -------------------------------------------------------
 
-/** Everything under `/etcd-agent/<cluster>/` that membership uses, in one range read. */
-export async function readRecords(target: EtcdTarget, cluster: string): Promise<ClusterRecords> {
-  const keys = clusterKeys(cluster);
-  return withClient(target.endpoints, target.tls, target.timeoutMs, async (client) => {
+/** The first key after every key that starts with `prefix` (etcd's range_end for a prefix). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]! += 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/**
+ * Several record operations over one client (one TLS connection), as one
+ * bounded call: `withRecords(target, cluster, (s) => ...)`. The standalone
+ * functions below each open their own.
+ */
+export class RecordsSession {
+  private readonly keys: ClusterKeys;
+
+  constructor(
+    readonly client: Etcd3,
+    private readonly cluster: string,
+  ) {
+    this.keys = clusterKeys(cluster);
+  }
+
+  /** Everything membership uses under `/etcd-agent/<cluster>/`, in one transaction (the CA keys are not read). */
+  async read(): Promise<ClusterRecords> {
+    const k = this.keys;
+    const prefixes = [k.nodes, k.joins, k.admittedAll];
+    const singles = [k.size, k.ops, k.membershipLock];
+    const ops = [
+      ...prefixes.map((p) => ({ request_range: { key: Buffer.from(p), range_end: prefixEnd(Buffer.from(p)) } })),
+      ...singles.map((key) => ({ request_range: { key: Buffer.from(key) } })),
+    ];
+    const res = await this.client.kv.txn({ compare: [], success: ops, failure: [] });
     const kvs = new Map<string, string>();
-    // Only the membership keys: the CA escrow and election live elsewhere under the prefix.
-    for (const prefix of [keys.nodes, keys.joins, keys.admittedAll]) {
-      const got = await client.getAll().prefix(prefix).strings();
-      for (const [k, v] of Object.entries(got)) kvs.set(k, v);
+    for (const r of res.responses) for (const kv of r.response_range?.kvs ?? []) kvs.set(kv.key.toString('utf8'), kv.value.toString('utf8'));
+    return recordsFrom(this.cluster, kvs);
+  }
+
+  members(): Promise<{ clusterId: string; members: EtcdMember[] }> {
+    return membersVia(this.client);
+  }
+
+  /**
+   * Records (or refreshes) a joiner's place in the queue on a fresh lease of
+   * JOIN_LEASE_SECONDS; `since` is kept from the record already there, so
+   * asking again never loses the place, and a joiner that stops asking drops
+   * out when its lease ends. The previous lease is revoked (the key has moved
+   * off it).
+   */
+  async putJoin(join: { candidate: CandidateRecord; reason: JoinReason }, now = new Date()): Promise<JoinRecord> {
+    const key = this.keys.join(join.candidate.nodeId);
+    const existing = await this.client.get(key).exec();
+    const kv = existing.kvs[0];
+    const previous = kv ? parseJoin(parseJson(kv.value.toString('utf8'))) : undefined;
+    const since = previous && previous.candidate.nodeId === join.candidate.nodeId ? previous.since : now.toISOString();
+    const record: JoinRecord = { candidate: join.candidate, reason: join.reason, since };
+    const granted = await this.client.leaseClient.leaseGrant({ TTL: JOIN_LEASE_SECONDS });
+    await this.client.put(key).value(JSON.stringify(record)).lease(granted.ID);
+    const oldLease = kv?.lease;
+    if (oldLease && oldLease !== '0' && oldLease !== granted.ID) {
+      await this.client.leaseClient.leaseRevoke({ ID: oldLease }).catch(() => undefined);
     }
-    for (const key of [keys.size, keys.ops, keys.membershipLock]) {
-      const v = await client.get(key).string();
-      if (v !== null) kvs.set(key, v);
-    }
-    return recordsFrom(cluster, kvs);
-  });
+    return record;
+  }
+}
+
+export function withRecords<T>(target: EtcdTarget, cluster: string, fn: (s: RecordsSession) => Promise<T>): Promise<T> {
+  return withClient(target.endpoints, target.tls, target.timeoutMs, (client) => fn(new RecordsSession(client, cluster)));
+}
+
+export function readRecords(target: EtcdTarget, cluster: string): Promise<ClusterRecords> {
+  return withRecords(target, cluster, (s) => s.read());
 }
 
 /**
@@ -226,33 +287,8 @@ export async function putNode(target: EtcdTarget, cluster: string, record: NodeR
   });
 }
 
-/**
- * Records (or refreshes) a joiner's place in the queue on a fresh lease of
- * JOIN_LEASE_SECONDS; `since` is kept from the record already there, so asking
- * again never loses the place, and a joiner that stops asking drops out when
- * its lease ends. The previous lease is revoked (the key has moved off it).
- */
-export async function putJoin(
-  target: EtcdTarget,
-  cluster: string,
-  join: { candidate: CandidateRecord; reason: JoinReason },
-  now = new Date(),
-): Promise<JoinRecord> {
-  const key = clusterKeys(cluster).join(join.candidate.nodeId);
-  return withClient(target.endpoints, target.tls, target.timeoutMs, async (client) => {
-    const existing = await client.get(key).exec();
-    const kv = existing.kvs[0];
-    const previous = kv ? parseJoin(parseJson(kv.value.toString('utf8'))) : undefined;
-    const since = previous && previous.candidate.nodeId === join.candidate.nodeId ? previous.since : now.toISOString();
-    const record: JoinRecord = { candidate: join.candidate, reason: join.reason, since };
-    const granted = await client.leaseClient.leaseGrant({ TTL: JOIN_LEASE_SECONDS });
-    await client.put(key).value(JSON.stringify(record)).lease(granted.ID);
-    const oldLease = kv?.lease;
-    if (oldLease && oldLease !== '0' && oldLease !== granted.ID) {
-      await client.leaseClient.leaseRevoke({ ID: oldLease }).catch(() => undefined);
-    }
-    return record;
-  });
+export function putJoin(target: EtcdTarget, cluster: string, join: { candidate: CandidateRecord; reason: JoinReason }, now = new Date()): Promise<JoinRecord> {
+  return withRecords(target, cluster, (s) => s.putJoin(join, now));
 }
 
 export async function deleteJoin(target: EtcdTarget, cluster: string, nodeId: string): Promise<void> {

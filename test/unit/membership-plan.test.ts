@@ -79,6 +79,19 @@ const rows: Row[] = [
     answers: { n4: ['queued', /being added as a learner now/], n5: ['queued', /position 2/] },
   },
   {
+    name: 'right after a membership change, the next add waits for etcd to settle',
+    in: { wantedSize: 5, joins: [join(4)], lastChangeAt: NOW - 2000 },
+    action: 'none',
+    why: /n4 is next; waiting 3s after the last membership change/,
+    answers: { n4: ['queued', /position 1: next to be added/] },
+  },
+  {
+    name: 'five seconds after the last change, the next joiner is added',
+    in: { wantedSize: 5, joins: [join(4)], lastChangeAt: NOW - 5000 },
+    action: 'add-learner',
+    target: 'n4',
+  },
+  {
     name: 'same first ask: the lower node id goes first',
     in: { wantedSize: 5, joins: [join(5, 0), join(4, 0)] },
     action: 'add-learner',

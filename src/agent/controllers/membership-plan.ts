@@ -61,7 +61,16 @@ export interface PlanInput {
   learnerTimeoutMs: number;
   /** Members a scale-down never removes: this node, the leader, the CA holder. */
   protectedIds: string[];
+  /** When the member list last changed, as this node saw it (its own clock). */
+  lastChangeAt?: number;
 }
+
+/**
+ * etcd (strict reconfig check) refuses to add a member, learner or not, until
+ * every voter has been connected for its health interval (5 s): "unhealthy
+ * cluster". Adding waits that long after the member list last changed.
+ */
+export const ADD_SETTLE_MS = 5000;
 
 export type PlanAction =
   | { kind: 'none'; reason: string }
@@ -109,6 +118,9 @@ export function peerUrlOf(c: Pick<CandidateRecord, 'address' | 'etcdPeerPort'>):
   const host = c.address.includes(':') ? `[${c.address}]` : c.address;
   return `https://${host}:${c.etcdPeerPort}`;
 }
+
+/** Durations in reasons, to the second. */
+const human = (ms: number): string => formatDuration(Math.round(ms / 1000) * 1000) || '0s';
 
 const memberLabel = (m: PlanMember, admitted?: AdmittedRecord): string => m.name || admitted?.candidate.name || `unstarted ${m.id}`;
 
@@ -174,8 +186,8 @@ const handleLearners: PlanRule = (input, facts) => {
     const since = state?.since ?? input.now;
     const idle = input.now - Math.max(since, state?.progressAt ?? since);
     if (idle >= input.learnerTimeoutMs) {
-      const what = state?.started ? `made no progress for ${formatDuration(idle)} (${state.detail})` : `has not started within ${formatDuration(input.now - since)}`;
-      return { kind: 'remove-learner', memberId: m.id, name, nodeId: admitted?.candidate.nodeId, reason: `learner ${name} ${what}; the learner timeout is ${formatDuration(input.learnerTimeoutMs)}` };
+      const what = state?.started ? `made no progress for ${human(idle)} (${state.detail})` : `has not started within ${human(input.now - since)}`;
+      return { kind: 'remove-learner', memberId: m.id, name, nodeId: admitted?.candidate.nodeId, reason: `learner ${name} ${what}; the learner timeout is ${human(input.learnerTimeoutMs)}` };
     }
     const waiting = state ? (state.started ? `to catch up (${state.detail})` : 'to start') : 'to be measured';
     return { kind: 'none', reason: `waiting for learner ${name} ${waiting}; one learner at a time` };
@@ -191,6 +203,10 @@ const admitNextJoiner: PlanRule = (input, facts) => {
   }
   for (const joiner of facts.queue) {
     if (clashingMember(joiner, input, facts)) continue;
+    const settled = input.lastChangeAt === undefined ? Number.POSITIVE_INFINITY : input.now - input.lastChangeAt;
+    if (settled < ADD_SETTLE_MS) {
+      return { kind: 'none', reason: `${joiner.candidate.name} is next; waiting ${human(ADD_SETTLE_MS - settled)} after the last membership change (etcd adds a member only when every voter has been connected for 5s)` };
+    }
     const open = input.wantedSize - facts.voters.length;
     return {
       kind: 'add-learner',

@@ -1,5 +1,4 @@
 import type { EtcdMember, EtcdTls } from '../../etcd/client.js';
-import { listMembers } from '../../etcd/client.js';
 import { addMember, caughtUp, learnerProgress, promoteMember, removeMember } from '../../etcd/members.js';
 import {
   appendOp,
@@ -8,8 +7,8 @@ import {
   ensureSize,
   putAdmitted,
   putNode,
-  readRecords,
   withMembershipLock,
+  withRecords,
   type ClusterRecords,
   type EtcdTarget,
   type OpKind,
@@ -83,6 +82,8 @@ export class MembershipController implements Controller {
   private readonly counts = new Map<string, number>();
   private lockHolder: string | undefined;
   private lastFailure: string | undefined;
+  private memberSignature = '';
+  private lastChangeAt: number | undefined;
 
   constructor(private readonly deps: MembershipDeps) {}
 
@@ -105,7 +106,10 @@ export class MembershipController implements Controller {
     if (!obs?.localMemberId) return;
     const local = obs.members.find((m) => m.id === obs.localMemberId);
     const target = this.target(READ_TIMEOUT_MS);
-    let records = await readRecords(target, this.cluster);
+    const isVoter = Boolean(local && !local.isLearner);
+    // One connection for the round's reads: the records, and (on a voter) the member list.
+    const round = await withRecords(target, this.cluster, async (s) => ({ records: await s.read(), listed: isVoter ? await s.members() : undefined }));
+    let records = round.records;
     const initial = this.deps.initialSize();
     if (records.size === undefined && initial !== undefined) {
       records = { ...records, size: await ensureSize(target, this.cluster, initial) };
@@ -115,14 +119,14 @@ export class MembershipController implements Controller {
     this.records = records;
     this.lockHolder = records.lockHolder;
     this.observedAt = Date.now();
-    if (!local || local.isLearner) {
+    const listed = round.listed;
+    if (!listed) {
       this.members = obs.members;
       return this.decided({ kind: 'none', reason: 'this member is a learner: the voters handle membership' });
     }
+    this.members = listed.members;
     if (records.size === undefined) return this.decided({ kind: 'none', reason: 'the wanted size is not in etcd yet' });
 
-    const listed = await listMembers([this.deps.localUrl], this.deps.tls(), READ_TIMEOUT_MS);
-    this.members = listed.members;
     const first = await this.planFor(records, listed.members);
     if (first.action.kind === 'none') return this.settle(first);
 
@@ -133,8 +137,7 @@ export class MembershipController implements Controller {
       LOCK_TTL_SECONDS,
       async () => {
         // Under the lock, look again: another member may have acted since.
-        const fresh = await readRecords(target, this.cluster);
-        const now = await listMembers([this.deps.localUrl], this.deps.tls(), READ_TIMEOUT_MS);
+        const { fresh, now } = await withRecords(target, this.cluster, async (s) => ({ fresh: await s.read(), now: await s.members() }));
         const plan = await this.planFor(fresh, now.members);
         this.records = fresh;
         this.members = now.members;
@@ -163,6 +166,12 @@ export class MembershipController implements Controller {
   private async planFor(records: ClusterRecords, members: EtcdMember[]): Promise<MembershipPlan> {
     const obs = this.deps.observation();
     const now = Date.now();
+    // When the member list last changed, by this node's clock (a restarted agent does not know: it counts from now).
+    const signature = members.map((m) => `${m.id}:${m.isLearner ? 'L' : 'V'}`).sort().join(',');
+    if (signature !== this.memberSignature) {
+      this.memberSignature = signature;
+      this.lastChangeAt = now;
+    }
     const health = new Map((obs?.members ?? []).map((m) => [m.id, m.healthy]));
     const leader = members.find((m) => m.id === obs?.leaderId)?.clientUrls[0];
     const learners: LearnerState[] = [];
@@ -207,6 +216,7 @@ export class MembershipController implements Controller {
         admitted: records.admitted,
         learnerTimeoutMs: this.deps.config.membership.learnerTimeoutMs,
         protectedIds,
+        ...(this.lastChangeAt !== undefined ? { lastChangeAt: this.lastChangeAt } : {}),
       },
       this.deps.rules,
     );
@@ -223,6 +233,8 @@ export class MembershipController implements Controller {
         return this.operation('add-learner', action.joiner.candidate.name, action.reason, target, async () => {
           const added = await addMember(local, tls, [action.peerUrl], true, OP_TIMEOUT_MS);
           await putAdmitted(target, this.cluster, { candidate: action.joiner.candidate, memberId: added.memberId, admittedAt: new Date().toISOString(), reason: action.joiner.reason });
+          // Its place in the queue is used up: should its learner be removed, it asks again at the back.
+          await deleteJoin(target, this.cluster, action.joiner.candidate.nodeId);
           return `learner ${added.memberId}`;
         });
       case 'record-admitted':
@@ -244,7 +256,11 @@ export class MembershipController implements Controller {
         return this.operation('remove', action.name, action.reason, target, async () => {
           await this.deps.beforeRemoval?.(action.reason);
           await removeMember(local, tls, action.memberId, OP_TIMEOUT_MS);
-          if (action.kind === 'remove-learner' && action.nodeId) await deleteAdmitted(target, this.cluster, action.nodeId);
+          if (action.kind === 'remove-learner' && action.nodeId) {
+            await deleteAdmitted(target, this.cluster, action.nodeId);
+            // A joiner still alive asks again and queues at the back; one that is gone leaves no place behind.
+            await deleteJoin(target, this.cluster, action.nodeId);
+          }
           return `member ${action.memberId}`;
         });
       case 'forget-admitted':
@@ -268,7 +284,9 @@ export class MembershipController implements Controller {
       this.count(op, 'failed');
       this.deps.logger.warn({ component: 'membership', op, target: name, reason, result: 'failed', err: why }, 'membership operation failed');
       const key = `${op} ${name} ${why}`;
-      if (key !== this.lastFailure) {
+      const last = this.records?.ops.at(-1);
+      const logged = last !== undefined && last.op === op && last.target === name && last.result.startsWith('failed');
+      if (key !== this.lastFailure && !logged) {
         this.lastFailure = key;
         await appendOp(target, this.cluster, { op, target: name, reason, result: `failed: ${why.slice(0, 500)}`, at: new Date().toISOString(), by }).catch(() => undefined);
       }

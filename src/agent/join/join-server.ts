@@ -1,5 +1,5 @@
-import { listMembers, type EtcdMember, type EtcdTls } from '../../etcd/client.js';
-import { putJoin, readRecords, type AdmittedRecord, type ClusterRecords } from '../../etcd/records.js';
+import type { EtcdMember, EtcdTls } from '../../etcd/client.js';
+import { withRecords, type AdmittedRecord, type ClusterRecords } from '../../etcd/records.js';
 import type { Logger } from '../../util/log.js';
 import { admitJoinRequest, type PeerCaller } from '../admission.js';
 import type { AgentConfig } from '../config/types.js';
@@ -55,9 +55,12 @@ export class JoinServer {
     }
     const target = { endpoints: [this.deps.localUrl], tls: this.deps.tls(), timeoutMs: TIMEOUT_MS };
     const cluster = this.deps.config.cluster.name;
-    await putJoin(target, cluster, { candidate, reason: request.reason });
-    const records = await readRecords(target, cluster);
-    const listed = await listMembers([this.deps.localUrl], this.deps.tls(), TIMEOUT_MS);
+    // One connection for the three steps: a joiner asks every second.
+    const { records, listed, since } = await withRecords(target, cluster, async (s) => {
+      const put = await s.putJoin({ candidate, reason: request.reason });
+      return { records: await s.read(), listed: await s.members(), since: put.since };
+    });
+    this.deps.logger.debug({ component: 'membership', joiner: candidate.name, nodeId: candidate.nodeId, since }, 'join request');
     if (request.reason !== 'fresh') {
       const other = await this.deps.otherReason?.(caller, request, records, listed.members);
       if (other) return other;

@@ -4,7 +4,7 @@ import { endpointStatus } from '../../etcd/client.js';
 import { defineError, describeError, isAgentError } from '../../util/errors.js';
 import { failpoint } from '../../util/failpoint.js';
 import type { Logger } from '../../util/log.js';
-import { enrollAsJoiner } from '../bootstrap/enrollment.js';
+import { enrollAsJoiner, ensureKey } from '../bootstrap/enrollment.js';
 import type { Enrollment, FormedMarker, JoinState, StateStore } from '../bootstrap/state-store.js';
 import type { AgentConfig } from '../config/types.js';
 import type { EtcdService } from '../controllers/etcd-service.js';
@@ -115,6 +115,8 @@ export class Joiner {
 
   private async waitForAdmission(): Promise<void> {
     const { answer, from } = await this.ask();
+    // The admin client key is made while waiting (the node key exists already): enrollment is quicker once admitted.
+    await ensureKey(this.parts.pki.clientKey);
     if (answer.state === 'admitted') return this.admitted(answer, from);
     const phase: Phase = answer.state === 'spare' ? 'spare' : 'joining';
     const label = answer.state === 'refused' ? 'refused' : answer.state;
@@ -188,14 +190,15 @@ export class Joiner {
         this.lastRecheckAt = now;
         if (await this.recheck(js)) return;
       }
-      this.parts.say('joining', `etcd started as learner ${js.admission.memberId}; waiting for it to answer: ${describeError(err)}`);
+      // 'starting-etcd' is a busy phase: the conductor looks again within 250 ms.
+      this.parts.say('starting-etcd', `etcd started as learner ${js.admission.memberId}; waiting for it to answer: ${describeError(err)}`);
       return;
     }
     this.silentSince = undefined;
     if (status.clusterId !== js.admission.clusterId) throw JoinWrongMember(`a member of cluster ${status.clusterId}, not of ${js.admission.clusterId}`, config.etcd.dataDir);
     if (status.memberId !== js.admission.memberId) throw JoinWrongMember(`member ${status.memberId}, not learner ${js.admission.memberId} it was admitted as`, config.etcd.dataDir);
     if (status.leaderId === '0') {
-      this.parts.say('joining', `etcd runs as learner ${js.admission.memberId}; waiting for it to reach the leader`);
+      this.parts.say('starting-etcd', `etcd runs as learner ${js.admission.memberId}; waiting for it to reach the leader`);
       return;
     }
     const formed: FormedMarker = {
