@@ -116,11 +116,14 @@ export class NodeSet {
     if (r.status !== 0) throw new Error(`etcd-agent init for ${node.name} failed (${r.status}): ${r.stderr}`);
   }
 
-  /** Adds a node with its own root that is not part of the initial set (`name`: another node name than n<index>). */
-  async addNode(index: number, seedsFrom: TestNode[], token: string, options: { name?: string; extra?: string[] } = {}): Promise<TestNode> {
-    const node = this.makeNode(index, options.name);
+  /**
+   * Adds a node with its own root that is not part of the initial set; `extra`
+   * goes to its `etcd-agent init`; `name` replaces n<index> as its node name.
+   */
+  async addNode(index: number, seedsFrom: TestNode[], token: string, extra: string[] = [], name?: string): Promise<TestNode> {
+    const node = this.makeNode(index, name);
     this.nodes.push(node);
-    await this.initNode(node, [node, ...seedsFrom], options.extra ?? [], token);
+    await this.initNode(node, [node, ...seedsFrom], extra, token);
     return node;
   }
 

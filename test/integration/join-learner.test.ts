@@ -105,7 +105,7 @@ t.test('issue 10 #5 and #6: refusals change nothing; one learner at a time; a le
     }, { timeoutMs: 90_000, describe: () => set.describe([n1, n]) });
     t.match(s.reason, /cluster has 3 of 3 voters; this node replaces the first member that fails/, `${n.name}: ${s.reason}`);
   };
-  const n4 = await set.addNode(4, set.nodes.slice(0, 3), token, { extra: ['--etcd-binary', fakeEtcd] });
+  const n4 = await set.addNode(4, set.nodes.slice(0, 3), token, ['--etcd-binary', fakeEtcd]);
   set.start(n4);
   await spare(n4);
   const n5 = await set.addNode(5, set.nodes.slice(0, 3), token);

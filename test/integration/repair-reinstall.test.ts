@@ -63,7 +63,7 @@ t.test('issue 10 #5: a joiner claiming a healthy member\'s name is refused, noth
   const n2 = initial().find((n) => n.name === holderName)!;
   const before = members(set, n1)!;
   const opsBefore = (await set.status(n1)).membership?.ops ?? [];
-  const impostor = await set.addNode(4, initial(), token, { name: n2.name });
+  const impostor = await set.addNode(4, initial(), token, [], n2.name);
   await configure(impostor);
   set.start(impostor);
   const refused = await waitFor('the impostor is told why it is refused', async () => {

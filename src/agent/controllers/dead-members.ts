@@ -15,7 +15,8 @@ export function isDead(m: Pick<MemberStatus, 'isLearner' | 'healthy'>, unhealthy
 /** For /status and logs: 'dead: unhealthy for 1m5s (dead after 1m)' or 'unhealthy for 12s'. */
 export function unhealthyWords(m: Pick<MemberStatus, 'healthy' | 'unhealthyForMs' | 'dead'>, deadAfterMs?: number): string {
   if (m.healthy) return '';
-  const forWords = `unhealthy for ${formatDuration(m.unhealthyForMs ?? 0)}`;
+  // Whole seconds: the clock only ticks with the health checks.
+  const forWords = `unhealthy for ${formatDuration(Math.round((m.unhealthyForMs ?? 0) / 1000) * 1000) || '0s'}`;
   if (!m.dead) return forWords;
   return `dead: ${forWords}${deadAfterMs === undefined ? '' : ` (dead after ${formatDuration(deadAfterMs)})`}`;
 }
