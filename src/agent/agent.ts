@@ -16,8 +16,6 @@ import { ControllerSet } from './controllers/controller.js';
 import type { ClusterObservation } from './controllers/cluster-health.js';
 import { EtcdService, ServiceController } from './controllers/etcd-service.js';
 import { HealthController } from './controllers/health.js';
-import { LineageController, type Supersession } from './controllers/lineage.js';
-import { SnapshotController } from './controllers/snapshots.js';
 import { NodeCredentials } from './credentials.js';
 import { discoverySources } from './discovery-sources.js';
 import { localClientUrl } from './files/etcd-files.js';
@@ -28,8 +26,7 @@ import type { PeerClient } from './peer/client.js';
 import { enrollResponseSchema, type EnrollResponse } from './peer/protocol.js';
 import type { PeerServer } from './peer/server.js';
 import { createPeerParts } from './peer/wiring.js';
-import { KnownMembersRecorder } from './restore/known-members.js';
-import { stepAside } from './restore/step-aside.js';
+import { createRecoveryParts, type RecoveryParts } from './recovery-wiring.js';
 import { candidateOf, endpointOfInfo, type PeerTracker } from './peer/tracker.js';
 import { AgentMetrics } from './status/metrics.js';
 import { PhaseState, type Phase } from './status/phase.js';
@@ -77,8 +74,7 @@ export class Agent {
   private health!: HealthController;
   private membership!: MembershipParts;
   private controllers!: ControllerSet;
-  /** Every member snapshots its own etcd; the membership controller calls `snapshotNow` before a removal. */
-  readonly snapshots: SnapshotController;
+  private readonly recovery: RecoveryParts;
   readonly metrics: AgentMetrics;
 
   private readonly state: NodeState;
@@ -99,14 +95,17 @@ export class Agent {
     this.etcd = new EtcdService(this.config, this.store, this.pki, options.serviceManager);
     this.state = new NodeState(this.config, options.version, () => this.creds.nodeId);
     this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason));
-    this.snapshots = new SnapshotController(this.config, () => ({ endpoint: localClientUrl(this.config), tls: this.adminTls() }), this.logger);
+    this.recovery = createRecoveryParts({
+      config: this.config,
+      logger: this.logger,
+      store: this.store,
+      state: this.state,
+      adminTls: () => this.creds.adminTls(),
+      observation: () => this.observation,
+      stopEtcd: () => this.etcd.manager.stop(),
+      becomeNew: (why) => this.becomeNew(why),
+    });
     this.metrics = new AgentMetrics({ report: () => this.report(), loopAlive: () => this.loopAlive() });
-  }
-
-  /** The node's local admin client certificate, for its own etcd. */
-  private adminTls(): { caPem: string; certPem: string; keyPem: string } {
-    const pki = this.creds.pki()!;
-    return { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
   }
 
   /** Called on every phase change (sd-notify STATUS=, logs). */
@@ -151,33 +150,22 @@ export class Agent {
       enrolled: () => this.peerServer.updateTls(this.creds.tls()),
       wake: () => this.waker.wake(),
       // A removal cannot be undone: a verified snapshot first, or no removal.
-      beforeRemoval: async (reason) => void (await this.snapshots.snapshotNow(`before removing a member: ${reason}`)),
+      beforeRemoval: async (reason) => void (await this.recovery.snapshots.snapshotNow(`before removing a member: ${reason}`)),
     });
-    const members = new KnownMembersRecorder(this.store);
     this.health = new HealthController(localClientUrl(this.config), () => this.creds.pki()!, () => state.enrollment!, (o) => {
       this.observation = o;
       this.membership.unhealthy.update(o.members);
       this.metrics.leaderObserved(o.leaderId);
-      members.record(o).catch((err: unknown) => this.logger.warn({ component: 'health', err: describeError(err) }, 'could not keep the member list'));
+      this.recovery.observed(o);
       this.phase.set('formed', o.reason);
     }, () => this.voterUrls());
-    const lineage = new LineageController({
-      config: this.config,
-      store: this.store,
-      formed: () => state.formed!,
-      enrollment: () => state.enrollment!,
-      observation: () => this.observation,
-      tls: () => this.adminTls(),
-      superseded: (evidence) => this.supersede(evidence),
-      logger: this.logger,
-    });
     // Lineage first: a member of a cluster that was replaced must not start etcd even once.
     this.controllers = new ControllerSet([
-      lineage,
+      this.recovery.lineage,
       new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did)),
       this.health,
       this.membership.controller,
-      this.snapshots,
+      this.recovery.snapshots,
     ], this.logger);
     // A node that cannot run etcd must not take a seat among the initial members.
     if (await this.etcdInstalled()) await this.openPeerApi();
@@ -201,7 +189,7 @@ export class Agent {
     this.phase.set('stopping', 'shutting down');
     this.waker.wake();
     await this.loopDone;
-    await this.snapshots.stop();
+    await this.recovery.snapshots.stop();
     await Promise.allSettled([this.peerServer?.close(), this.statusServer?.close(), this.peerSet?.stop()]);
     await this.etcd.manager.close();
   }
@@ -239,19 +227,13 @@ export class Agent {
     return this.discoverAndElect();
   }
 
-  /** This node's cluster was restored into a new one elsewhere: stop serving it and start over as a new agent, which joins the new cluster. */
-  private async supersede(evidence: Supersession): Promise<void> {
-    const { stateAside, dataAside } = await stepAside(this.config, () => this.etcd.manager.stop());
-    this.state.formed = undefined;
-    this.state.enrollment = undefined;
-    this.state.committed = undefined;
-    this.state.joinState = undefined;
+  /** Stepped aside from a cluster that was replaced by a restore: forget it in memory and start over as a new agent, which joins the new one. */
+  private async becomeNew(why: string): Promise<void> {
+    Object.assign(this.state, { formed: undefined, enrollment: undefined, committed: undefined, joinState: undefined });
     this.observation = undefined;
     this.creds = await NodeCredentials.load(this.store, this.pki, this.config.node.name, false);
     this.peerServer.updateTls(this.creds.tls());
-    const why = `cluster ${evidence.oldClusterId} was restored from a snapshot into cluster ${evidence.record.clusterId} by ${evidence.record.by} (${evidence.url} serves it)`;
-    this.logger.warn({ component: 'lineage', stateAside, dataAside }, `${why}: etcd stopped, state and data set aside; joining the new cluster as a new member`);
-    this.phase.set('discovering', `${why}; old data kept in ${dataAside ?? '(no data dir)'}; joining the new cluster as a new member`);
+    this.phase.set('discovering', why);
   }
 
   private async etcdInstalled(): Promise<boolean> {
@@ -327,7 +309,7 @@ export class Agent {
       peers: this.tracker?.status() ?? [],
       certificates: this.creds?.certificates() ?? [],
       controllers: this.controllers?.status() ?? [],
-      snapshots: this.snapshots.status(),
+      snapshots: this.recovery.snapshots.status(),
       service: { kind: this.etcd.manager.kind, status: this.etcd.manager.status() },
       caHolder: this.state.caHolder(),
       membership: this.state.formed ? (this.membership?.controller.status() ?? null) : null,
