@@ -17,8 +17,6 @@ import type { ClusterObservation } from './controllers/cluster-health.js';
 import { EtcdService, ServiceController } from './controllers/etcd-service.js';
 import { HealthController } from './controllers/health.js';
 import { CaRoleController } from './controllers/ca-role.js';
-import { LineageController, type Supersession } from './controllers/lineage.js';
-import { SnapshotController } from './controllers/snapshots.js';
 import { NodeCredentials } from './credentials.js';
 import { discoverySources } from './discovery-sources.js';
 import { localClientUrl } from './files/etcd-files.js';
@@ -30,8 +28,7 @@ import type { PeerClient } from './peer/client.js';
 import { enrollResponseSchema, type EnrollResponse } from './peer/protocol.js';
 import type { PeerServer } from './peer/server.js';
 import { createPeerParts } from './peer/wiring.js';
-import { KnownMembersRecorder } from './restore/known-members.js';
-import { stepAside } from './restore/step-aside.js';
+import { createRecoveryParts, type RecoveryParts } from './recovery-wiring.js';
 import { candidateOf, endpointOfInfo, type PeerTracker } from './peer/tracker.js';
 import { AgentMetrics } from './status/metrics.js';
 import { PhaseState, type Phase } from './status/phase.js';
@@ -81,8 +78,7 @@ export class Agent {
   private membership!: MembershipParts;
   private repair!: RepairParts;
   private controllers!: ControllerSet;
-  /** Every member snapshots its own etcd; the membership controller calls `snapshotNow` before a removal. */
-  readonly snapshots: SnapshotController;
+  private readonly recovery: RecoveryParts;
   readonly metrics: AgentMetrics;
 
   private readonly state: NodeState;
@@ -112,14 +108,17 @@ export class Agent {
     });
     this.state = new NodeState(this.config, options.version, () => this.creds.nodeId, this.caRole);
     this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason), this.caRole, () => ({ formed: Boolean(this.state.formed), enrollment: this.state.enrollment }));
-    this.snapshots = new SnapshotController(this.config, () => ({ endpoint: localClientUrl(this.config), tls: this.adminTls() }), this.logger);
+    this.recovery = createRecoveryParts({
+      config: this.config,
+      logger: this.logger,
+      store: this.store,
+      state: this.state,
+      adminTls: () => this.creds.adminTls(),
+      observation: () => this.observation,
+      stopEtcd: () => this.etcd.manager.stop(),
+      becomeNew: (why) => this.becomeNew(why),
+    });
     this.metrics = new AgentMetrics({ report: () => this.report(), loopAlive: () => this.loopAlive() });
-  }
-
-  /** The node's local admin client certificate, for its own etcd. */
-  private adminTls(): { caPem: string; certPem: string; keyPem: string } {
-    const pki = this.creds.pki()!;
-    return { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
   }
 
   /** Called on every phase change (sd-notify STATUS=, logs). */
@@ -166,7 +165,7 @@ export class Agent {
       rules: [(input, facts) => this.repair.rule(input, facts)],
       otherReason: (caller, request, records, members) => this.repair.otherReason(caller, request, records, members),
       // A removal cannot be undone: a verified snapshot first, or no removal.
-      beforeRemoval: async (reason) => void (await this.snapshots.snapshotNow(`before removing a member: ${reason}`)),
+      beforeRemoval: async (reason) => void (await this.recovery.snapshots.snapshotNow(`before removing a member: ${reason}`)),
     });
     this.repair = createRepairParts({
       config: this.config,
@@ -184,34 +183,23 @@ export class Agent {
       wake: () => this.waker.wake(),
     });
     await this.repair.rejoin.load();
-    const members = new KnownMembersRecorder(this.store);
     this.health = new HealthController(localClientUrl(this.config), () => this.creds.pki()!, () => state.enrollment!, (o) => {
       this.observation = o;
       // A look that could not list the members says nothing about them: their unhealthy clocks keep running.
       if (o.members.length > 0) this.membership.unhealthy.update(o.members);
       this.metrics.leaderObserved(o.leaderId);
-      members.record(o).catch((err: unknown) => this.logger.warn({ component: 'health', err: describeError(err) }, 'could not keep the member list'));
+      this.recovery.observed(o);
       this.phase.set('formed', o.reason);
     }, () => this.voterUrls());
-    const lineage = new LineageController({
-      config: this.config,
-      store: this.store,
-      formed: () => state.formed!,
-      enrollment: () => state.enrollment!,
-      observation: () => this.observation,
-      tls: () => this.adminTls(),
-      superseded: (evidence) => this.supersede(evidence),
-      logger: this.logger,
-    });
     // Lineage first: a member of a cluster that was replaced must not start etcd even once.
     this.controllers = new ControllerSet([
-      lineage,
+      this.recovery.lineage,
       new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did), (detail) => this.repair.rejoin.begin('wiped', detail)),
       this.health,
       this.caRole,
       this.membership.controller,
       this.repair.removalCheck,
-      this.snapshots,
+      this.recovery.snapshots,
     ], this.logger);
     // A node that cannot run etcd must not take a seat among the initial members.
     if (await this.etcdInstalled()) await this.openPeerApi();
@@ -237,7 +225,7 @@ export class Agent {
     await this.loopDone;
     // Before etcd may stop: a holder hands the CA role over at once instead of after its lease's TTL.
     await this.caRole.close();
-    await this.snapshots.stop();
+    await this.recovery.snapshots.stop();
     await Promise.allSettled([this.peerServer?.close(), this.statusServer?.close(), this.peerSet?.stop()]);
     await this.etcd.manager.close();
   }
@@ -277,19 +265,13 @@ export class Agent {
     return this.discoverAndElect();
   }
 
-  /** This node's cluster was restored into a new one elsewhere: stop serving it and start over as a new agent, which joins the new cluster. */
-  private async supersede(evidence: Supersession): Promise<void> {
-    const { stateAside, dataAside } = await stepAside(this.config, () => this.etcd.manager.stop());
-    this.state.formed = undefined;
-    this.state.enrollment = undefined;
-    this.state.committed = undefined;
-    this.state.joinState = undefined;
+  /** Stepped aside from a cluster that was replaced by a restore: forget it in memory and start over as a new agent, which joins the new one. */
+  private async becomeNew(why: string): Promise<void> {
+    Object.assign(this.state, { formed: undefined, enrollment: undefined, committed: undefined, joinState: undefined });
     this.observation = undefined;
     this.creds = await NodeCredentials.load(this.store, this.pki, this.config.node.name, false);
     this.peerServer.updateTls(this.creds.tls());
-    const why = `cluster ${evidence.oldClusterId} was restored from a snapshot into cluster ${evidence.record.clusterId} by ${evidence.record.by} (${evidence.url} serves it)`;
-    this.logger.warn({ component: 'lineage', stateAside, dataAside }, `${why}: etcd stopped, state and data set aside; joining the new cluster as a new member`);
-    this.phase.set('discovering', `${why}; old data kept in ${dataAside ?? '(no data dir)'}; joining the new cluster as a new member`);
+    this.phase.set('discovering', why);
   }
 
   private async etcdInstalled(): Promise<boolean> {
@@ -369,7 +351,7 @@ export class Agent {
       peers: this.tracker?.status() ?? [],
       certificates: this.creds?.certificates() ?? [],
       controllers: this.controllers?.status() ?? [],
-      snapshots: this.snapshots.status(),
+      snapshots: this.recovery.snapshots.status(),
       service: { kind: this.etcd.manager.kind, status: this.etcd.manager.status() },
       caHolder: this.state.caHolder(),
       membership: this.state.formed ? (this.membership?.controller.status() ?? null) : null,

@@ -1,3 +1,4 @@
+import type { EtcdTls } from '../etcd/client.js';
 import { createEphemeralIdentity, keyIdOfPublicKey, type TlsIdentity } from '../pki/index.js';
 import { AgentError } from '../util/errors.js';
 import { ensureKey } from './bootstrap/enrollment.js';
@@ -60,6 +61,13 @@ export class NodeCredentials {
       [this.paths.serverCert, pki.serverCertPem],
       [this.paths.clientCert, pki.clientCertPem],
     ]);
+  }
+
+  /** The node's local admin client certificate (etcdctl.crt) for its own etcd; throws before enrollment. */
+  adminTls(): EtcdTls {
+    const pki = this.nodePki;
+    if (!pki) throw new AgentError('EA_ADMIN_CERT_UNAVAILABLE', 'this node holds no cluster certificate yet');
+    return { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
   }
 
   certificates(): CertificateStatus[] {

@@ -253,6 +253,7 @@ t.test('issue 12 #3: a member of the old cluster that comes back with its data n
 
   // The two come back with their old data: never serving the old cluster, they step aside and rejoin.
   const watch = watchClusterIds(set);
+  const logFrom = new Map(others.map((n) => [n, statSync(n.logFile).size]));
   for (const n of others) set.start(n);
   await waitFor('both old members to step aside', () => others.every((n) => readFileSync(n.logFile, 'utf8').includes('state and data set aside')), {
     timeoutMs: 60_000,
@@ -266,6 +267,11 @@ t.test('issue 12 #3: a member of the old cluster that comes back with its data n
   const seen = await watch.stop();
   for (const [name, ids] of seen) t.notOk(ids.has(oldId), `${name} never served the old cluster id (saw ${[...ids].join(', ')})`);
   for (const n of others) {
+    // The lineage check runs before etcd is first started: on the old data, etcd never started at all.
+    const log = readFileSync(n.logFile, 'utf8').slice(logFrom.get(n));
+    const asideAt = log.indexOf('state and data set aside');
+    const startedAt = log.search(/starting etcd \(process service manager\)/);
+    t.ok(asideAt >= 0 && (startedAt < 0 || asideAt < startedAt), `${n.name} set its old data aside before it ever started etcd on it`);
     const dataParent = join(n.root, 'var', 'lib', 'etcd');
     const aside = readdirSync(dataParent).filter((d) => d.startsWith(`${cluster}.superseded-`));
     t.equal(aside.length, 1, `${n.name}: its old data dir is kept (${aside.join(', ')})`);

@@ -179,3 +179,4 @@ export class SnapshotController implements Controller, SnapshotTaker {
   }
 }
 
+
