@@ -8,6 +8,7 @@ import t, { type Test } from 'tap';
 import { generateToken } from '../../src/pki/index.js';
 import { TestBed, skipUnlessRoot } from '../helpers/netns.js';
 import { NetnsAgents } from '../helpers/netns-agents.js';
+import { waitCaHolderNamed } from '../helpers/wait.js';
 
 t.setTimeout(240_000);
 
@@ -38,7 +39,8 @@ async function formCluster(t: Test, size: number): Promise<void> {
     t.match(s.discovery.sources.join(), new RegExp(`mdns on ${h.iface} \\(${h.address.replace(/\./g, '\\.')}\\)`), `${h.hostname}: /status says where mDNS runs`);
   }
   t.equal(new Set(statuses.map((s) => s.cluster.id)).size, 1, 'one cluster id');
-  t.equal(new Set(statuses.map((s) => s.caHolder?.nodeId)).size, 1, 'one CA holder');
+  const named = await waitCaHolderNamed(() => agents.statuses(hosts));
+  t.equal(new Set(named.map((s) => s.caHolder?.nodeId)).size, 1, 'one CA holder');
   t.equal(new Set(hosts.map((i) => agents.caFingerprint(i))).size, 1, 'one CA');
 
   const checks = await Promise.all(hosts.map((i) => agents.etcdctl(i, ['endpoint', 'health', '--cluster'])));

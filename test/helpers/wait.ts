@@ -22,3 +22,18 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 250));
   }
 }
+
+/**
+ * Statuses once every node names a CA holder. Right after formation the
+ * CA-role election may not have a leader for a moment (the member that made
+ * the CA has to win it first); /status then names nobody rather than a holder
+ * it cannot vouch for. Bounded; the caller then checks they all name the same.
+ */
+export async function waitCaHolderNamed<S extends { caHolder: { nodeId: string } | null }>(fetch: () => Promise<S[]>, timeoutMs = 30_000): Promise<S[]> {
+  let last: S[] = [];
+  await waitFor('every node to name a CA holder', async () => {
+    last = await fetch();
+    return last.every((s) => s.caHolder !== null);
+  }, { timeoutMs, intervalMs: 250 });
+  return last;
+}

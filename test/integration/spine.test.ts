@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { generateToken } from '../../src/pki/index.js';
 import { NodeSet, httpGet, type TestNode } from '../helpers/agents.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitCaHolderNamed, waitFor } from '../helpers/wait.js';
 
 const set = new NodeSet({ subnet: 41, count: 3, token: generateToken(), cluster: 'spine' });
 t.teardown(() => set.cleanup(process.env.KEEP_TEST_DIRS === '1'));
@@ -52,12 +52,13 @@ t.test('after formation: existing, ready, one CA holder and one cluster id', asy
     t.equal(s.members.length, 3);
     t.ok(s.members.every((m) => m.healthy), `${n.name} sees all members healthy`);
   }
-  const holders = new Set(statuses.map((s) => s.caHolder?.nodeId));
+  const named = await waitCaHolderNamed(() => Promise.all(set.nodes.map((n) => set.status(n))));
+  const holders = new Set(named.map((s) => s.caHolder?.nodeId));
   const ids = new Set(statuses.map((s) => s.cluster.id));
   t.equal(holders.size, 1, 'same CA holder everywhere');
   t.equal(ids.size, 1, 'same cluster id everywhere');
   t.ok(statuses[0]!.cluster.id, 'cluster id known');
-  const holder = statuses.find((s) => s.caHolder?.self);
+  const holder = named.find((s) => s.caHolder?.self);
   t.ok(holder, 'exactly the holder reports itself as holder');
   for (const n of set.nodes) {
     const caKey = join(n.root, 'var', 'lib', 'etcd-agent', 'ca.key');

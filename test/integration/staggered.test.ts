@@ -5,7 +5,7 @@
 import t from 'tap';
 import { generateToken } from '../../src/pki/index.js';
 import { NodeSet } from '../helpers/agents.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitCaHolderNamed, waitFor } from '../helpers/wait.js';
 
 const set = new NodeSet({ subnet: 42, count: 3, token: generateToken(), cluster: 'stagger' });
 t.teardown(() => set.cleanup(process.env.KEEP_TEST_DIRS === '1'));
@@ -42,7 +42,8 @@ t.test('agents started 10 s apart form one cluster', async (t) => {
   await set.waitFormed(set.nodes, 90_000);
   const statuses = await Promise.all(set.nodes.map((n) => set.status(n)));
   t.equal(new Set(statuses.map((s) => s.cluster.id)).size, 1, 'one cluster id');
-  t.equal(new Set(statuses.map((s) => s.caHolder?.nodeId)).size, 1, 'one CA holder');
+  const named = await waitCaHolderNamed(() => Promise.all(set.nodes.map((n) => set.status(n))));
+  t.equal(new Set(named.map((s) => s.caHolder?.nodeId)).size, 1, 'one CA holder');
   const health = set.etcdctl(n3, ['endpoint', 'health', '--cluster']);
   t.equal(health.status, 0, health.stderr);
   t.equal((`${health.stdout}${health.stderr}`.match(/is healthy/g) ?? []).length, 3);
