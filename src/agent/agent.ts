@@ -6,6 +6,8 @@ import type { Logger } from '../util/log.js';
 import { failpoint } from '../util/failpoint.js';
 import { Waker } from '../util/sleep.js';
 import { CaRole } from './bootstrap/ca-role.js';
+import { createCertificateParts, memberFactsReader } from './certs/wiring.js';
+import type { CertificatesController } from './controllers/certificates.js';
 import { bringUpStep } from './bootstrap/bring-up.js';
 import { caHolderOf } from './bootstrap/election.js';
 import { electionRound } from './bootstrap/election-round.js';
@@ -69,6 +71,7 @@ export class Agent {
   private readonly etcd: EtcdService;
   private readonly ca: CaRole;
   private health!: HealthController;
+  private certs!: CertificatesController;
   private controllers!: ControllerSet;
 
   private readonly state: NodeState;
@@ -88,7 +91,9 @@ export class Agent {
     this.phase = new PhaseState(this.logger);
     this.etcd = new EtcdService(this.config, this.store, this.pki, options.serviceManager);
     this.state = new NodeState(this.config, options.version, () => this.creds.nodeId);
-    this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason));
+    const otherClientUrls = (): string[] => this.observation?.members.flatMap((m) => m.clientUrls) ?? [];
+    const members = memberFactsReader({ config: this.config, creds: () => this.creds, otherClientUrls });
+    this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason), members);
   }
 
   /** Called on every phase change (sd-notify STATUS=, logs). */
@@ -111,6 +116,8 @@ export class Agent {
       gate: () => state.gate(),
       pinned: () => state.committed?.view.map((m) => m.nodeId) ?? [],
       enroll: (caller, request) => this.ca.serveEnroll(caller, state.gate(), request),
+      renew: (caller, request) => this.ca.serveRenew(caller, state.gate(), request),
+      clientCertificate: (caller, request) => this.ca.serveClientCertificate(caller, state.gate(), request),
       authenticated: () => this.waker.wake(),
       refused: (from, reason) => this.phase.refused(from, reason),
     }, this.logger);
@@ -119,9 +126,24 @@ export class Agent {
       this.observation = o;
       this.phase.set('formed', o.reason);
     });
+    const certs = createCertificateParts({
+      config: this.config,
+      paths: this.pki,
+      logger: this.logger,
+      creds: () => this.creds,
+      state,
+      ca: this.ca,
+      client: () => this.client,
+      tracker: () => this.tracker,
+      peerServer: () => this.peerServer,
+      caHolder: () => (state.committed ? caHolderOf(state.committed.view) : undefined),
+    });
+    this.certs = certs.certificates;
     this.controllers = new ControllerSet([
       new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did)),
       this.health,
+      certs.certificates,
+      certs.nodeRecord,
     ], this.logger);
     // A node that cannot run etcd must not take a seat among the initial members.
     if (await this.etcdInstalled()) await this.openPeerApi();
@@ -175,6 +197,7 @@ export class Agent {
       await this.peerSet.refresh();
       await this.tracker.round(this.peerSet.endpoints());
     }
+    if (formed && this.certs.expired()) return this.reenroll();
     if (formed) return this.controllers.runDue();
     if (enrollment && this.creds.pki()) return this.bringUp(enrollment);
     if (committed) return this.enroll(committed);
@@ -228,6 +251,14 @@ export class Agent {
     this.waker.wake();
   }
 
+  /** Before etcd runs on an expired certificate (host off past its lifetime): a new one, with the join token. */
+  private async reenroll(): Promise<void> {
+    this.phase.set('enrolling', 'the certificate of this node has expired; re-enrolling with the join token');
+    await this.certs.reenroll();
+    this.phase.set('formed', 're-enrolled with the join token: new certificates written');
+    this.waker.wake();
+  }
+
   private async bringUp(enrollment: Enrollment): Promise<void> {
     const say = (phase: Phase, reason: string) => this.phase.set(phase, reason);
     const parts = { config: this.config, pki: this.pki, store: this.store, etcd: this.etcd, health: this.health, say };
@@ -251,6 +282,7 @@ export class Agent {
       discovery: { sources: this.peerSet?.sourceNames() ?? [], problems: this.peerSet?.problems() ?? [] },
       peers: this.tracker?.status() ?? [],
       certificates: this.creds?.certificates() ?? [],
+      certificateRenewal: this.certs?.status() ?? { nextRenewalAt: null, lastRenewal: null, lastError: null, renewals: 0, failures: 0, reenrolled: null },
       controllers: this.controllers?.status() ?? [],
       service: { kind: this.etcd.manager.kind, status: this.etcd.manager.status() },
     });

@@ -120,7 +120,8 @@ export async function endpointHealthy(
   }
 }
 
-async function withClient<T>(
+/** One bounded client for `fn` (other src/etcd modules build their calls on it). */
+export async function withClient<T>(
   endpoints: string[],
   tls: EtcdTls,
   timeoutMs: number,

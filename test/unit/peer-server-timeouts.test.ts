@@ -32,6 +32,12 @@ const server = new PeerServer(
     enroll: async () => {
       throw new Error('not used');
     },
+    renew: async () => {
+      throw new Error('not used');
+    },
+    clientCertificate: async () => {
+      throw new Error('not used');
+    },
   },
   silentLogger(),
   limits,

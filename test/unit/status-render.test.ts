@@ -23,7 +23,10 @@ const report = (over: Partial<StatusReport> = {}): StatusReport => ({
   leader: { id: '1a', name: 'n1' },
   localMemberId: '1a',
   ready: true,
-  certificates: [{ file: '/etc/etcd/pki/server.crt', notAfter: new Date(Date.now() + 10 * 86_400_000).toISOString(), daysLeft: 10 }],
+  certificates: [
+    { file: '/etc/etcd/pki/server.crt', kind: 'server', notAfter: new Date(Date.now() + 10 * 86_400_000).toISOString(), daysLeft: 10, secondsLeft: 864_000, renewAt: '2026-11-30T00:00:00.000Z' },
+  ],
+  certificateRenewal: { nextRenewalAt: '2026-11-30T00:00:00.000Z', lastRenewal: null, lastError: null, renewals: 0, failures: 0, reenrolled: null, warning: null },
   etcdService: { manager: 'process', state: 'active', detail: 'running', pid: 42, restarts: 2, recentLog: [] },
   lastError: null,
   ...over,
@@ -65,7 +68,16 @@ t.test('the status table escapes control characters in every field', async (t) =
       peers: [{ endpoint: f('ep'), sources: [f('s')], origin: f('o'), authenticated: false, name: f('peer'), stage: f('stage'), error: f('err') }],
       refusals: [{ from: f('from'), reason: f('why'), at: f('at') }],
       members: [{ name: f('m'), id: f('mid'), peerUrls: [], clientUrls: [f('url')], isLearner: false, healthy: false, reason: f('mr') }],
-      certificates: [{ file: f('file'), notAfter: f('na'), daysLeft: 1 }],
+      certificates: [{ file: f('file'), kind: 'server', notAfter: f('na'), daysLeft: 1, secondsLeft: 86_400, renewAt: f('ra') }],
+      certificateRenewal: {
+        nextRenewalAt: f('ra'),
+        lastRenewal: { at: f('la'), from: f('lf'), ms: 1, cpuMs: 1, notAfter: f('ln') },
+        lastError: f('le'),
+        renewals: 1,
+        failures: 1,
+        reenrolled: { at: f('ra'), reason: f('rr') },
+        warning: f('warn'),
+      },
       etcdService: { manager: f('mgr'), state: f('st'), detail: f('det'), restarts: 0, recentLog: [] },
       lastError: f('last'),
     });
@@ -73,7 +85,7 @@ t.test('the status table escapes control characters in every field', async (t) =
   // eslint-disable-next-line no-control-regex
   const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.exec(text);
   t.equal(raw, null, `no raw control character (found ${JSON.stringify(raw?.[0])})`);
-  for (const field of ['reason', 'name', 'seed', 'problem', 'ep', 'peer', 'err', 'from', 'why', 'url', 'file', 'det', 'last']) {
+  for (const field of ['reason', 'name', 'seed', 'problem', 'ep', 'peer', 'err', 'from', 'why', 'url', 'file', 'det', 'last', 'lf', 'le', 'rr', 'warn']) {
     t.ok(text.includes(`${field}\\x1b[2J\\x1b]0;owned\\x07\\x9b31m\\u202e\\x0d\\x0a`), `${field}: escaped, visibly`);
   }
   const clean = renderStatusText(withStrings((s) => `${s}-clean`));

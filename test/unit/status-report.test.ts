@@ -15,6 +15,7 @@ const config = {
   node: { name: 'n1', advertiseAddress: '10.0.0.11', advertiseAddressSource: 'config' },
   peerApi: { listenAddress: '10.0.0.11', port: 2390 },
   statusApi: { host: '127.0.0.1', port: 2391 },
+  pki: { certValidityMs: 365 * 86_400_000, caValidityDays: 3650, expiryWarningMs: 7 * 86_400_000 },
 } as unknown as AgentConfig;
 
 function input(state: ServiceActiveState, over: Partial<StatusInput> = {}): StatusInput {
@@ -42,6 +43,7 @@ function input(state: ServiceActiveState, over: Partial<StatusInput> = {}): Stat
     peers: [],
     refusals: [],
     certificates: [],
+    certificateRenewal: { nextRenewalAt: null, lastRenewal: null, lastError: null, renewals: 0, failures: 0, reenrolled: null },
     controllers: [],
     service: { kind: 'systemd', status: { state, detail: `etcd is ${state}`, restarts: 0, recentLog: [] } },
     ...over,

@@ -1,10 +1,18 @@
 import { hasHttpStatus } from '../../util/error-catalogue.js';
-import { isAgentError } from '../../util/errors.js';
+import { describeError, isAgentError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
-import { admitCertificate, type GateState, type PeerCaller } from '../admission.js';
+import { admitCertificate, admitClientName, type Admission, type GateState, type MemberFacts, type PeerCaller } from '../admission.js';
 import type { AgentConfig } from '../config/types.js';
 import { PeerApiError } from '../peer/errors.js';
-import type { EnrollRequest, EnrollResponse, View } from '../peer/protocol.js';
+import type {
+  ClientCertificateRequest,
+  ClientCertificateResponse,
+  EnrollRequest,
+  EnrollResponse,
+  RenewRequest,
+  RenewResponse,
+  View,
+} from '../peer/protocol.js';
 import { CaHolder } from './ca-holder.js';
 import type { StateStore } from './state-store.js';
 
@@ -21,6 +29,8 @@ export class CaRole {
     private readonly config: AgentConfig,
     private readonly logger: Logger,
     private readonly refused: (who: string, reason: string) => void,
+    /** etcd's member list and `nodes/*` records (renew and client decisions read them first). */
+    private readonly members: () => Promise<MemberFacts> = () => Promise.reject(new Error('no etcd access')),
   ) {}
 
   holderFor(view: View): Promise<CaHolder> {
@@ -29,7 +39,7 @@ export class CaRole {
       view,
       {
         clusterName: this.config.cluster.name,
-        certValidityDays: this.config.pki.certValidityMs / 86_400_000,
+        certValidityMs: this.config.pki.certValidityMs,
         caValidityDays: this.config.pki.caValidityDays,
       },
       this.logger,
@@ -41,22 +51,64 @@ export class CaRole {
   }
 
   async serveEnroll(caller: PeerCaller, gate: GateState, request: EnrollRequest): Promise<EnrollResponse> {
-    const who = caller.via === 'token' ? `${caller.info.name} (${caller.info.nodeId})` : caller.via === 'ca' ? caller.commonName : 'this node';
-    const admission = admitCertificate(caller, gate, 'enroll');
-    if (!admission.admitted) {
-      if (admission.code === 'EA_PEER_FORBIDDEN') this.refused(who, `asked for a certificate: ${admission.reason}`);
-      throw new PeerApiError(admission.code, admission.reason);
+    const identity = this.admitted(caller, admitCertificate(caller, gate, 'enroll'), 'asked for a certificate');
+    const holder = await this.holderFor(gate.view ?? []);
+    return this.signing(caller, () => holder.sign(identity, request));
+  }
+
+  /** POST /v1/renew, or this node renewing itself (caller via 'self'). */
+  async serveRenew(caller: PeerCaller, gate: GateState, request: RenewRequest): Promise<RenewResponse> {
+    const state = await this.withMembers(caller, gate);
+    const identity = this.admitted(caller, admitCertificate(caller, state, 'renew'), 'asked to renew its certificates');
+    const holder = await this.holderFor(gate.view ?? []);
+    const how = caller.via === 'token' ? 're-enrolled with the join token (its certificate had expired)' : caller.via === 'self' ? 'itself' : 'over its cluster certificate';
+    return this.signing(caller, () => holder.renew(identity, request, how));
+  }
+
+  /** POST /v1/client-certificate (`etcd-agent cert issue` on a member). */
+  async serveClientCertificate(caller: PeerCaller, gate: GateState, request: ClientCertificateRequest): Promise<ClientCertificateResponse> {
+    const state = await this.withMembers(caller, gate);
+    const by = this.admitted(caller, admitCertificate(caller, state, 'client'), `asked for a client certificate "${request.name}"`);
+    const nameRefused = admitClientName(request.name, state);
+    if (nameRefused) {
+      this.refused(whoIs(caller), `asked for a client certificate: ${nameRefused.reason}`);
+      throw new PeerApiError(nameRefused.code, nameRefused.reason);
     }
     const holder = await this.holderFor(gate.view ?? []);
+    return this.signing(caller, () => holder.signClient(by, request.name, request.csr, request.validitySeconds * 1000));
+  }
+
+  /** The gate's state plus what etcd says about members, read only where it can matter (this node holds the CA). */
+  private async withMembers(caller: PeerCaller, gate: GateState): Promise<GateState> {
+    if (!gate.holder || caller.via === 'self' || !gate.formed) return gate;
     try {
-      return holder.sign(admission.identity, request);
+      return { ...gate, members: await this.members() };
+    } catch (err) {
+      this.logger.warn({ component: 'ca', err: describeError(err) }, 'could not read the members from etcd for a certificate decision');
+      return { ...gate, members: undefined };
+    }
+  }
+
+  private admitted(caller: PeerCaller, admission: Admission, what: string): Extract<Admission, { admitted: true }>['identity'] {
+    if (admission.admitted) return admission.identity;
+    if (admission.code === 'EA_PEER_FORBIDDEN') this.refused(whoIs(caller), `${what}: ${admission.reason}`);
+    throw new PeerApiError(admission.code, admission.reason);
+  }
+
+  private signing<T>(caller: PeerCaller, sign: () => T): T {
+    try {
+      return sign();
     } catch (err) {
       // A refused CSR (the policy's codes carry an HTTP status) is the caller's fault: answer it and record it.
       if (isAgentError(err) && hasHttpStatus(err.code)) {
-        this.refused(who, err.message);
+        this.refused(whoIs(caller), err.message);
         throw new PeerApiError(err.code, err.message);
       }
       throw err;
     }
   }
+}
+
+function whoIs(caller: PeerCaller): string {
+  return caller.via === 'token' ? `${caller.info.name} (${caller.info.nodeId})` : caller.via === 'ca' ? caller.commonName : 'this node';
 }

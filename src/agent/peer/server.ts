@@ -2,11 +2,17 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../../util/log.js';
 import { httpStatusOf } from '../../util/error-catalogue.js';
-import { fingerprintOf, helloProof, keyIdOfCertificate, verifyHelloProof } from '../../pki/index.js';
+import { certificateInfo, fingerprintOf, helloProof, keyIdOfCertificate, loopbackIps, verifyHelloProof } from '../../pki/index.js';
 import type { PeerCaller } from '../admission.js';
 import {
   MAX_BODY_BYTES,
+  clientCertificateSchema,
   enrollSchema,
+  renewSchema,
+  type ClientCertificateRequest,
+  type ClientCertificateResponse,
+  type RenewRequest,
+  type RenewResponse,
   helloFinishSchema,
   helloStartSchema,
   type EnrollRequest,
@@ -44,6 +50,8 @@ export interface PeerServerHandlers {
   /** Someone failed to authenticate; for the log and /status. */
   peerRefused(remoteAddress: string, reason: string): void;
   enroll(caller: PeerCaller, request: EnrollRequest): Promise<EnrollResponse>;
+  renew(caller: PeerCaller, request: RenewRequest): Promise<RenewResponse>;
+  clientCertificate(caller: PeerCaller, request: ClientCertificateRequest): Promise<ClientCertificateResponse>;
 }
 
 interface Session {
@@ -210,6 +218,16 @@ export class PeerServer {
       const caller = this.caller(request);
       return this.handlers.enroll(caller, request.body);
     });
+
+    app.post<{ Body: RenewRequest }>('/v1/renew', { schema: { body: renewSchema } }, async (request) => {
+      const caller = this.caller(request);
+      return this.handlers.renew(caller, request.body);
+    });
+
+    app.post<{ Body: ClientCertificateRequest }>('/v1/client-certificate', { schema: { body: clientCertificateSchema } }, async (request) => {
+      const caller = this.caller(request);
+      return this.handlers.clientCertificate(caller, request.body);
+    });
   }
 
   private caller(request: FastifyRequest): PeerCaller {
@@ -220,7 +238,16 @@ export class PeerServer {
     const keyId = keyIdOfCertificate(cert.raw);
     if (this.tls.caPem && socket.authorized) {
       const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN : '';
-      return { via: 'ca', commonName: cn, fingerprint, keyId };
+      const facts = certificateInfo(cert.raw);
+      const loopback = new Set(loopbackIps());
+      return {
+        via: 'ca',
+        commonName: cn,
+        fingerprint,
+        keyId,
+        node: facts.extendedKeyUsage.includes('serverAuth'),
+        addresses: facts.ipAddresses.filter((ip) => !loopback.has(ip)),
+      };
     }
     const session = this.sessions.get(fingerprint);
     if (!session || session.expiresAt < Date.now()) throw helloRequired();

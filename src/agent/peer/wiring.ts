@@ -3,7 +3,16 @@ import type { Logger } from '../../util/log.js';
 import { admitHello, type GateState, type PeerCaller } from '../admission.js';
 import type { AgentConfig } from '../config/types.js';
 import { PeerClient } from './client.js';
-import type { EnrollRequest, EnrollResponse, PeerInfo, ViewReport } from './protocol.js';
+import type {
+  ClientCertificateRequest,
+  ClientCertificateResponse,
+  EnrollRequest,
+  EnrollResponse,
+  PeerInfo,
+  RenewRequest,
+  RenewResponse,
+  ViewReport,
+} from './protocol.js';
 import { PeerServer, type ServerTls } from './server.js';
 import { PeerTracker } from './tracker.js';
 
@@ -17,6 +26,8 @@ export interface PeerSide {
   /** Initial members: the peer table never evicts them. */
   pinned(): string[];
   enroll(caller: PeerCaller, request: EnrollRequest): Promise<EnrollResponse>;
+  renew(caller: PeerCaller, request: RenewRequest): Promise<RenewResponse>;
+  clientCertificate(caller: PeerCaller, request: ClientCertificateRequest): Promise<ClientCertificateResponse>;
   authenticated(): void;
   refused(from: string, reason: string): void;
 }
@@ -49,6 +60,8 @@ export function createPeerParts(config: AgentConfig, side: PeerSide, logger: Log
     },
     peerRefused: (from, reason) => side.refused(from, reason),
     enroll: (caller, request) => side.enroll(caller, request),
+    renew: (caller, request) => side.renew(caller, request),
+    clientCertificate: (caller, request) => side.clientCertificate(caller, request),
   }, logger);
   return { client, tracker, server };
 }
