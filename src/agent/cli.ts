@@ -1,4 +1,5 @@
 import { defaultIo, reportError, usageError, wantsHelp, type CliIo } from './commands/args.js';
+import { CERT_USAGE, certCommand } from './commands/cert.js';
 import { checkConfigCommand } from './commands/check-config.js';
 import { initCommand } from './commands/init.js';
 import { runCommand } from './commands/run.js';
@@ -62,6 +63,7 @@ including an etcd data dir that holds data this node did not create.
 
 Prints a new join token (256 random bits). Give the same token to every node.
 `,
+  cert: CERT_USAGE,
   version: `usage: etcd-agent version | etcd-agent --version
 
 Prints the agent's version.
@@ -77,6 +79,8 @@ commands:
   check-config   [--config PATH] [--root DIR]     validate the config (exit 0 or 2)
   status         [--json] [--address HOST:PORT] [--config PATH]
                                                   show what the local agent is doing
+  cert issue     --name NAME --out DIR [--validity D]
+                                                  client certificate for a consumer (on a member, as root)
   token generate                                  print a new join token
   version                                         print the version
   help [COMMAND]                                  this text, or a command's options
@@ -97,6 +101,7 @@ const COMMANDS: Readonly<Record<string, Handler>> = {
   status: statusCommand,
   init: initCommand,
   'check-config': checkConfigCommand,
+  cert: certCommand,
   token: tokenCommand,
   version: versionCommand,
 };
