@@ -60,3 +60,34 @@ t.test('ready needs a fresh healthy observation and an active etcd service', asy
   t.equal(buildStatusReport(input('active', { observationFresh: false })).ready, false, 'a stale observation vouches for nothing');
   t.equal(buildStatusReport(input('active', { formed: undefined, phase: 'forming' })).ready, false, 'not formed: not ready');
 });
+
+t.test('a certificate within pki.expiryWarning of its end fails readiness, and /status says why', async (t) => {
+  const now = Date.parse('2030-01-01T00:00:00.000Z');
+  const fact = (kind: 'ca' | 'server' | 'client', file: string, leftMs: number) => ({
+    file,
+    kind,
+    issuedAt: new Date(now - 300 * 86_400_000),
+    notAfter: new Date(now + leftMs),
+    lifetimeMs: 300 * 86_400_000 + leftMs,
+    fingerprint: file,
+  });
+  const healthy = [fact('ca', '/pki/ca.crt', 3000 * 86_400_000), fact('server', '/pki/server.crt', 100 * 86_400_000), fact('client', '/pki/etcdctl.crt', 100 * 86_400_000)];
+  const renewal = { nextRenewalAt: '2030-02-01T00:00:00.000Z', lastRenewal: null, lastError: 'peer n1 unreachable', renewals: 0, failures: 3, reenrolled: null };
+
+  const fine = buildStatusReport(input('active', { certificates: healthy, certificateRenewal: renewal, now }));
+  t.equal(fine.ready, true, 'far from expiry: ready');
+  t.equal(fine.certificateRenewal.warning, null);
+  const server = fine.certificates.find((c) => c.kind === 'server')!;
+  t.equal(server.secondsLeft, 100 * 86_400, 'seconds left, for /metrics');
+  t.equal(server.renewAt, '2030-02-01T00:00:00.000Z', 'next renewal');
+  t.equal(fine.certificates.find((c) => c.kind === 'ca')!.renewAt, null, 'the CA is not renewed by the agent');
+
+  const soon = [healthy[0]!, fact('server', '/pki/server.crt', 3 * 86_400_000), healthy[2]!];
+  const report = buildStatusReport(input('active', { certificates: soon, certificateRenewal: renewal, now }));
+  t.equal(report.ready, false, 'within 7d of expiry: not ready');
+  t.match(report.certificateRenewal.warning, /\/pki\/server\.crt expires at 2030-01-04.*within pki\.expiryWarning \(7d\); last renewal attempt failed: peer n1 unreachable/);
+  t.equal(readinessReason(report), report.certificateRenewal.warning, '/readyz gives that reason');
+
+  const off = buildStatusReport(input('active', { certificates: soon, certificateRenewal: renewal, now, config: { ...config, pki: { ...config.pki, expiryWarningMs: 0 } } }));
+  t.equal(off.ready, true, 'pki.expiryWarning 0: never');
+});
