@@ -11,7 +11,7 @@
  */
 import { isIP } from 'node:net';
 import type { MemberFacts } from '../etcd/node-records.js';
-import { NOT_UNICAST } from '../util/ip-ranges.js';
+import { LINK_LOCAL, NOT_UNICAST } from '../util/ip-ranges.js';
 import type { PeerInfo, View } from './peer/protocol.js';
 
 export type { MemberFacts };
@@ -275,6 +275,8 @@ export function admitHello(info: PeerInfo, keyId: string, viaCa: boolean, state:
 export function addressProblem(address: string): string | undefined {
   const family = isIP(address);
   if (family === 0) return 'is not an IP address';
+  if (address.includes('%')) return 'carries a zone id (an interface of the host that reads it)';
   if (NOT_UNICAST.check(address, family === 4 ? 'ipv4' : 'ipv6')) return 'is not a unicast address (unspecified, broadcast or multicast)';
+  if (LINK_LOCAL.check(address, family === 4 ? 'ipv4' : 'ipv6')) return 'is link-local (meaningless without an interface)';
   return undefined;
 }

@@ -40,11 +40,12 @@ export class NodeCredentials {
     const identity = await store.identity(keyId);
     const credentials = new NodeCredentials(identity, keyId, await createEphemeralIdentity(name, keyPem), paths);
     if (enrolled) {
-      const pki = await readNodePki(paths);
+      const missing: string[] = [];
+      const pki = await readNodePki(paths, missing);
       if (!pki) {
         throw new AgentError(
           'EA_PKI_MISSING',
-          `this node enrolled earlier but its certificates in ${paths.dir} are missing or incomplete; restore them from a backup (the agent will not re-enroll a node that may already be a member)`,
+          `this node enrolled earlier but ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing or empty; restore ${missing.length === 1 ? 'it' : 'them'} from a backup (the agent will not re-enroll a node that may already be a member)`,
         );
       }
       credentials.setPki(pki);

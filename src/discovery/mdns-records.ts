@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { LOOPBACK, NOT_UNICAST } from '../util/ip-ranges.js';
+import { LINK_LOCAL, LOOPBACK, NOT_UNICAST } from '../util/ip-ranges.js';
 
 /**
  * What etcd-agent puts into and reads out of mDNS, as pure functions over the
@@ -99,8 +99,11 @@ export function isLoopbackIp(address: string): boolean {
 export function advertisedAddressProblem(address: string, allowLoopback: boolean): string | undefined {
   const family = isIP(address);
   if (family === 0) return `address ${JSON.stringify(address.slice(0, 64))} is not an IP address`;
+  // Node's isIP accepts "fe80::1%eth0"; a zone names an interface of the host that reads it, never the peer's.
+  if (address.includes('%')) return `address ${JSON.stringify(address.slice(0, 64))} carries a zone id; agents never advertise one`;
   const type = family === 4 ? 'ipv4' : 'ipv6';
   if (NOT_UNICAST.check(address, type)) return `address ${address} is not a unicast address`;
+  if (LINK_LOCAL.check(address, type)) return `address ${address} is link-local; agents never advertise one`;
   if (!allowLoopback && LOOPBACK.check(address, type)) return `address ${address} is a loopback address`;
   return undefined;
 }

@@ -57,6 +57,16 @@ export const ERROR_CATALOGUE = {
     action: 'Nothing on this host; if it repeats, check that the calling host runs the same etcd-agent version, since only agents should talk to the peer API port.',
     http: 400,
   },
+  EA_PEER_TOO_LARGE: {
+    meaning: 'A caller sent the peer API a body larger than the limit (64 KiB); it was refused before it was read.',
+    action: 'Nothing on this host; agents never send bodies that large, so the caller is not an etcd-agent or is broken.',
+    http: 413,
+  },
+  EA_PEER_NO_ROUTE: {
+    meaning: 'A caller asked the peer API for a route or method it does not have.',
+    action: 'Nothing on this host; if it is another agent, it runs an incompatible version — upgrade every agent to the same release.',
+    http: 404,
+  },
   EA_PEER_CLUSTER_MISMATCH: {
     meaning: 'An agent of another cluster (a different `cluster.name`) said hello to this one.',
     action: 'Give both hosts the same `cluster.name` if they belong together; otherwise take the other host out of seeds or keep the clusters on separate networks.',
@@ -165,6 +175,10 @@ export const ERROR_CATALOGUE = {
     meaning: 'The signing policy refused a request: a node may ask only for its own name and addresses (plus loopback), and never for a CA.',
     action: "Check the requesting agent's node name and advertised addresses.",
     http: 403,
+  },
+  EA_PKI_FILE_INVALID: {
+    meaning: "A key or certificate file of this node is present but unusable (truncated, not PEM, or a certificate that is not for this node's key); the agent neither uses nor replaces it.",
+    action: 'Restore the file named in the message from a backup. A node key is never made again over an existing file: the node id is derived from it.',
   },
   EA_PKI_MISSING: {
     meaning: 'This node enrolled earlier, but its certificates are missing or incomplete; it does not enroll again, since it may already be a member of the cluster.',

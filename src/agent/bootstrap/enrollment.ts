@@ -14,7 +14,7 @@ import { failpoint } from '../../util/failpoint.js';
 import type { Candidate, EnrollRequest, EnrollResponse, View } from '../peer/protocol.js';
 import { caHolderOf, sameView } from './election.js';
 import type { Enrollment } from './state-store.js';
-import { writeNodePki, type NodePki, type PkiPaths } from '../files/pki-files.js';
+import { privateKeyOf, writeNodePki, type NodePki, type PkiPaths } from '../files/pki-files.js';
 
 export const EnrollmentAnswerInvalid = defineError(
   'EA_ENROLL_ANSWER_INVALID',
@@ -70,7 +70,13 @@ export async function completeEnrollment(paths: PkiPaths, pending: PendingEnroll
 /** Reads the private key at `path`, or makes one there (0600) first. */
 export async function ensureKey(path: string): Promise<string> {
   const existing = await readFileIfExists(path);
-  if (existing && existing.includes('PRIVATE KEY')) return existing;
+  if (existing !== undefined) {
+    // Never made again over an existing file: the node id is this key's id, and a
+    // damaged key is the operator's to restore (our own writes are atomic, so
+    // nothing of ours leaves a half-written key).
+    privateKeyOf(path, existing);
+    return existing;
+  }
   const pair = await generateKeyPair();
   await writeFileAtomic(path, pair.privateKeyPem, { mode: 0o600 });
   return pair.privateKeyPem;

@@ -5,6 +5,7 @@ import { keyMatchesCertificate } from '../../pki/index.js';
 import { readFileIfExists, syncDir, writeFileAtomic } from '../../util/atomic-write.js';
 import { failpoint } from '../../util/failpoint.js';
 import type { View } from '../peer/protocol.js';
+import { ENROLLMENT_SHAPE, FORMED_SHAPE, HOLDER_SHAPE, IDENTITY_SHAPE, VIEW_SHAPE, type ShapeCheck } from './state-shapes.js';
 
 export interface NodeIdentity {
   nodeId: string;
@@ -80,7 +81,7 @@ export class StateStore {
    * peers then recognise it by its cluster certificate instead.
    */
   async identity(keyId: string): Promise<NodeIdentity> {
-    const existing = await this.read<NodeIdentity>('identity.json');
+    const existing = await this.read<NodeIdentity>('identity.json', IDENTITY_SHAPE);
     if (existing) {
       if (!/^[0-9a-f]{32}$/.test(existing.nodeId)) throw StateCorrupt(this.path('identity.json'), 'nodeId is not 32 hex digits');
       if (existing.nodeId === keyId || (await this.view())) return existing;
@@ -91,28 +92,28 @@ export class StateStore {
   }
 
   view(): Promise<CommittedView | undefined> {
-    return this.read<CommittedView>('view.json');
+    return this.read<CommittedView>('view.json', VIEW_SHAPE);
   }
   saveView(v: CommittedView): Promise<void> {
     return this.write('view.json', v);
   }
 
   enrollment(): Promise<Enrollment | undefined> {
-    return this.read<Enrollment>('enrollment.json');
+    return this.read<Enrollment>('enrollment.json', ENROLLMENT_SHAPE);
   }
   saveEnrollment(e: Enrollment): Promise<void> {
     return this.write('enrollment.json', e);
   }
 
   formed(): Promise<FormedMarker | undefined> {
-    return this.read<FormedMarker>('formed.json');
+    return this.read<FormedMarker>('formed.json', FORMED_SHAPE);
   }
   saveFormed(f: FormedMarker): Promise<void> {
     return this.write('formed.json', f);
   }
 
   holder(): Promise<HolderRecord | undefined> {
-    return this.read<HolderRecord>('holder.json');
+    return this.read<HolderRecord>('holder.json', HOLDER_SHAPE);
   }
   saveHolder(h: HolderRecord): Promise<void> {
     return this.write('holder.json', h);
@@ -171,7 +172,7 @@ export class StateStore {
     await unlink(this.path(name)).catch(() => undefined);
   }
 
-  private async read<T>(name: string): Promise<T | undefined> {
+  private async read<T>(name: string, shape: ShapeCheck): Promise<T | undefined> {
     const file = this.path(name);
     let text: string;
     try {
@@ -180,11 +181,15 @@ export class StateStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw StateCorrupt(file, (err as Error).message);
     }
+    let value: unknown;
     try {
-      return JSON.parse(text) as T;
+      value = JSON.parse(text);
     } catch (err) {
       throw StateCorrupt(file, `not JSON: ${(err as Error).message}`);
     }
+    const problem = shape(value);
+    if (problem !== undefined) throw StateCorrupt(file, `not what the agent writes there: ${problem}`);
+    return value as T;
   }
 
   private async write(name: string, value: unknown): Promise<void> {

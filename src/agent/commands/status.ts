@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { resolve } from 'node:path';
 import { AgentError } from '../../util/errors.js';
-import { loadConfig, parseHostPort } from '../config/index.js';
+import { isLoopbackAddress, loadConfig, parseHostPort } from '../config/index.js';
 import type { StatusReport } from '../status/model.js';
 import { renderStatusText } from '../status/render.js';
 import { jsonForTerminal } from '../../util/terminal.js';
@@ -46,6 +46,10 @@ async function statusAddress(flag: string | undefined, configPath: string | unde
   if (flag !== undefined) {
     const parsed = parseHostPort(flag, 2391);
     if ('problem' in parsed) throw usageError(`--address ${flag} ${parsed.problem}`);
+    // The status API only ever listens on loopback: asking anywhere else would send the request off the host.
+    if (!isLoopbackAddress(parsed.host) && parsed.host !== 'localhost') {
+      throw usageError(`--address ${flag} is not a loopback address; the status API listens on loopback only (e.g. 127.0.0.1:2391) — run \`etcd-agent status\` on the node itself`);
+    }
     return { host: parsed.host, port: parsed.port };
   }
   try {

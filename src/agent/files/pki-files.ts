@@ -1,4 +1,6 @@
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
+import { defineError } from '../../util/errors.js';
 import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
 import { failpoint } from '../../util/failpoint.js';
 
@@ -31,12 +33,49 @@ export interface NodePki {
   clientKeyPem: string;
 }
 
-export async function readNodePki(paths: PkiPaths): Promise<NodePki | undefined> {
-  const [caPem, serverCertPem, serverKeyPem, clientCertPem, clientKeyPem] = await Promise.all(
-    [paths.caCert, paths.serverCert, paths.serverKey, paths.clientCert, paths.clientKey].map(readFileIfExists),
-  );
+export const PkiFileInvalid = defineError('EA_PKI_FILE_INVALID', (file: string, why: string) => `${file} is unusable (${why}); it was left as it is — restore it from a backup`);
+
+/**
+ * This node's keys and certificates, each checked: a key that parses, a
+ * certificate that parses, each certificate for its own key and issued by the
+ * CA. Returns undefined when a file is absent (or empty); `missing` then
+ * names them. A file that is present but unusable throws, naming it.
+ */
+export async function readNodePki(paths: PkiPaths, missing: string[] = []): Promise<NodePki | undefined> {
+  const files = [paths.caCert, paths.serverCert, paths.serverKey, paths.clientCert, paths.clientKey];
+  const texts = await Promise.all(files.map(readFileIfExists));
+  files.forEach((f, i) => {
+    if (!texts[i]) missing.push(f);
+  });
+  const [caPem, serverCertPem, serverKeyPem, clientCertPem, clientKeyPem] = texts;
   if (!caPem || !serverCertPem || !serverKeyPem || !clientCertPem || !clientKeyPem) return undefined;
+  const ca = certificateOf(paths.caCert, caPem);
+  for (const [certFile, certPem, keyFile, keyPem] of [
+    [paths.serverCert, serverCertPem, paths.serverKey, serverKeyPem],
+    [paths.clientCert, clientCertPem, paths.clientKey, clientKeyPem],
+  ] as const) {
+    const cert = certificateOf(certFile, certPem);
+    if (!cert.checkPrivateKey(privateKeyOf(keyFile, keyPem))) throw PkiFileInvalid(certFile, `it is not the certificate of ${keyFile}`);
+    if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw PkiFileInvalid(certFile, `it is not issued by the CA in ${paths.caCert}`);
+  }
   return { caPem, serverCertPem, serverKeyPem, clientCertPem, clientKeyPem };
+}
+
+/** A private key in PEM, or EA_PKI_FILE_INVALID naming the file. */
+export function privateKeyOf(file: string, pem: string): KeyObject {
+  try {
+    return createPrivateKey(pem);
+  } catch (err) {
+    throw PkiFileInvalid(file, `not a readable PEM private key: ${(err as Error).message}`);
+  }
+}
+
+function certificateOf(file: string, pem: string): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch (err) {
+    throw PkiFileInvalid(file, `not a readable PEM certificate: ${(err as Error).message}`);
+  }
 }
 
 /** Keys 0600; certificates world-readable. Keys first, so a cert never points at a missing key. */

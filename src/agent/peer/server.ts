@@ -134,6 +134,10 @@ export class PeerServer {
 
   private routes(): void {
     const app = this.app;
+    // Unknown routes: our code, and the path not echoed back (it is whatever the caller sent).
+    app.setNotFoundHandler((request, reply) => {
+      void reply.code(404).send({ code: 'EA_PEER_NO_ROUTE', message: `no such peer API route for ${request.method}; a caller that is an agent runs an incompatible etcd-agent version` });
+    });
     app.setErrorHandler((err, request, reply) => {
       if (err instanceof PeerApiError) {
         void reply.code(err.httpStatus).send({ code: err.code, message: err.message });
@@ -145,7 +149,10 @@ export class PeerServer {
         return;
       }
       if (e.statusCode && e.statusCode < 500) {
-        void reply.code(e.statusCode).send({ code: e.code ?? 'EA_PEER_BAD_REQUEST', message: e.message });
+        // fastify's own refusals (FST_ERR_CTP_*: not JSON, a __proto__ key, too large, wrong type) keep their
+        // status but answer with our catalogue's code, so callers only ever see EA_ codes.
+        const what = e.statusCode === 413 ? `body larger than ${MAX_BODY_BYTES} bytes` : `malformed request: ${e.message}`;
+        void reply.code(e.statusCode).send({ code: e.statusCode === 413 ? 'EA_PEER_TOO_LARGE' : 'EA_PEER_BAD_REQUEST', message: what });
         return;
       }
       this.logger.error({ err, url: request.url }, 'peer API handler failed');
