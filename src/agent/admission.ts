@@ -137,8 +137,9 @@ export function admitCertificate(caller: PeerCaller, state: GateState, kind: Cer
  * - over its cluster certificate (a node certificate): for the name and
  *   addresses that certificate carries, if etcd lists that name as a member;
  * - over a token session (its certificate expired while it was stopped): only
- *   as a member whose `nodes/<name>` record carries the id of the key it
- *   connected with, for that record's name and address;
+ *   as a member whose `nodes/<name>` record (or, without one, its entry among
+ *   the agreed initial members) carries the id of the key it connected with,
+ *   for that record's name and address;
  * - the CA holder renewing itself, in process.
  * Either way the node CSR must carry the caller's current key (the node id is
  * that key's id), so renewal never moves a name to another key.
@@ -162,11 +163,13 @@ function admitRenew(caller: PeerCaller, state: GateState): Admission {
     return { admitted: true, identity: { nodeId, name: caller.commonName, addresses: [...caller.addresses], keyId: caller.keyId } };
   }
   const { name } = caller.info;
-  const record = members.records.find((r) => r.name === name);
+  // The record in etcd, or for an initial member the agreed view (its record may not be written yet:
+  // a member stopped right after formation); the record wins, it is what the cluster knows now.
+  const record = members.records.find((r) => r.name === name) ?? state.view?.find((m) => m.name === name);
   if (!record) {
     return refuse(
       'EA_PEER_FORBIDDEN',
-      `there is no nodes/${name} record in etcd: only a known member may re-enroll with the join token after its certificate expired`,
+      `there is no nodes/${name} record in etcd and ${name} is no initial member: only a known member may re-enroll with the join token after its certificate expired`,
     );
   }
   if (record.nodeId !== caller.keyId) {
