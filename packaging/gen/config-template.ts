@@ -46,7 +46,7 @@ const SHOWN: Readonly<Record<string, Shown>> = {
   'pki.certValidity': { value: '365d' },
   'pki.certValidityDays': { hint: '365', note: 'older spelling; do not set together with pki.certValidity' },
   'pki.caValidityDays': { value: DEFAULTS.caValidityDays },
-  'pki.expiryWarning': { value: '7d' },
+  'pki.expiryWarning': { hint: '7d', note: 'default 7d, or a sixth of pki.certValidity when that is shorter' },
   'membership.deadAfter': { value: '60s' },
   'membership.learnerTimeout': { value: '5m' },
   'snapshots.interval': { value: '1h' },

@@ -35,6 +35,7 @@ export const ERROR_DOC_SECTIONS: readonly ErrorDocSection[] = [
       'When the CA holder refuses to sign an enrollment for one of these reasons, it answers the caller with HTTP 403\n' +
       'and lists the caller among the refused peers in its `/status`.',
   },
+  { title: 'Renewal and client certificates', prefixes: ['EA_CERT_'] },
   { title: 'etcd', prefixes: ['EA_ETCD_'] },
   {
     title: 'Membership: joining and resizing',

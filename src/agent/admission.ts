@@ -10,8 +10,11 @@
  * holding the join token lets an agent be itself, never someone else.
  */
 import { isIP } from 'node:net';
+import type { MemberFacts } from '../etcd/node-records.js';
 import { LINK_LOCAL, NOT_UNICAST } from '../util/ip-ranges.js';
 import type { Candidate, PeerInfo, View } from './peer/protocol.js';
+
+export type { MemberFacts };
 
 /** Who is calling, as far as the peer API could establish it. */
 export type PeerCaller =
@@ -34,6 +37,14 @@ export type PeerCaller =
       commonName: string;
       fingerprint: string;
       keyId: string;
+      /**
+       * It is a node certificate (serverAuth): a member's own identity. Client
+       * certificates (a node's etcdctl@…, a consumer's from `cert issue`, whose
+       * CN could be anything) never stand for a member.
+       */
+      node: boolean;
+      /** Its IP subject alternative names, loopback left out: the addresses the CA signed for. */
+      addresses: string[];
     };
 
 /** The identity a certificate is signed for; never taken from the CSR. */
@@ -69,21 +80,35 @@ export interface GateState {
    * BEFORE the gate for the node id asking. Undefined: none.
    */
   admitted?: Candidate | undefined;
+  /**
+   * After formation, for renew and client requests: etcd's member list and the
+   * `nodes/<name>` records, read by the CA role just before it asks the gate
+   * (undefined: not read, or etcd did not answer).
+   */
+  members?: MemberFacts | undefined;
 }
 
-export type CertificateRequestKind = 'enroll';
+/**
+ * enroll: a node's first certificates (initial members during bootstrap);
+ * renew: a member's own certificates again (same name, addresses and server key);
+ * client: a consumer's client certificate, asked for by a member (`cert issue`).
+ */
+export type CertificateRequestKind = 'enroll' | 'renew' | 'client';
 
 const refuse = (code: Refusal['code'], reason: string): Admission => ({ admitted: false, code, reason });
 
 /**
- * Who may get a node certificate, and for which identity.
+ * Who may get a certificate, and for which identity.
  * - enroll, before formation: an initial member of the committed view, as
  *   itself (token session whose key is its id, or its own cluster certificate).
  * - enroll, after formation, over the join token: exactly a joiner that the
  *   membership controller added as a learner (`state.admitted`), as itself
  *   (its key is its id) and for the name and address it was admitted with.
+ * - renew and client: see admitRenew and admitClient.
  */
 export function admitCertificate(caller: PeerCaller, state: GateState, kind: CertificateRequestKind): Admission {
+  if (kind === 'renew') return admitRenew(caller, state);
+  if (kind === 'client') return admitClient(caller, state);
   if (kind !== 'enroll') return refuse('EA_PEER_FORBIDDEN', `certificate request of kind "${String(kind)}" is not known`);
   // A member that joined later has no view of its own, yet may hold the CA role: only bootstrap needs the view.
   if (!state.view && !state.formed) return refuse('EA_PEER_NOT_READY', 'this agent has not agreed on the initial members yet; retry shortly');
@@ -100,7 +125,7 @@ export function admitCertificate(caller: PeerCaller, state: GateState, kind: Cer
     if (!state.holder) return refuse('EA_PEER_FORBIDDEN', `this agent is not the CA holder; ${state.holderName ?? 'another member'} is`);
     return { admitted: true, identity: { nodeId: joiner.nodeId, name: joiner.name, addresses: [joiner.address], keyId: caller.keyId } };
   }
-  if (!state.holder) return refuse('EA_PEER_FORBIDDEN', `this agent is not the CA holder; ${state.holderName ?? 'another member'} is`);
+  if (!state.holder) return notHolder(state);
 
   if (caller.via === 'self') {
     const member = view.find((m) => m.nodeId === state.selfId && m.nodeId === caller.keyId);
@@ -117,11 +142,127 @@ export function admitCertificate(caller: PeerCaller, state: GateState, kind: Cer
     }
     return { admitted: true, identity: { nodeId: member.nodeId, name: member.name, addresses: [member.address], keyId: caller.keyId } };
   }
+  if (!caller.node) return clientCertificateRefused(caller.commonName);
   const member = view.find((m) => m.name === caller.commonName);
   if (!member) {
     return refuse('EA_PEER_FORBIDDEN', `${caller.commonName} is not one of the initial members; only they are enrolled during bootstrap`);
   }
   return { admitted: true, identity: { nodeId: member.nodeId, name: member.name, addresses: [member.address], keyId: caller.keyId } };
+}
+
+/**
+ * renew: a member's own certificates again, after formation.
+ * - over its cluster certificate (a node certificate): for the name and
+ *   addresses that certificate carries, if etcd lists that name as a member;
+ * - over a token session (its certificate expired while it was stopped): only
+ *   as a member whose `nodes/<name>` record (or, without one, its entry among
+ *   the agreed initial members) carries the id of the key it connected with,
+ *   for that record's name and address;
+ * - the CA holder renewing itself, in process.
+ * Either way the node CSR must carry the caller's current key (the node id is
+ * that key's id), so renewal never moves a name to another key.
+ */
+function admitRenew(caller: PeerCaller, state: GateState): Admission {
+  if (!state.holder) return notHolder(state);
+  if (caller.via === 'self') {
+    return { admitted: true, identity: { nodeId: state.selfId, name: state.selfName, addresses: [state.selfAddress], keyId: caller.keyId } };
+  }
+  if (!state.formed) return refuse('EA_PEER_NOT_READY', 'the cluster has not formed yet: certificates are renewed only after formation; enroll instead');
+  const members = state.members;
+  if (!members) return membersUnknown();
+  if (caller.via === 'ca') {
+    if (!caller.node) return clientCertificateRefused(caller.commonName);
+    if (!members.names.includes(caller.commonName)) return notAMember(caller.commonName);
+    if (caller.addresses.length === 0) {
+      return refuse('EA_PEER_FORBIDDEN', `the certificate of ${caller.commonName} names no address of its own; it cannot be renewed, only enrolled afresh`);
+    }
+    const record = members.records.find((r) => r.name === caller.commonName);
+    const nodeId = record?.nodeId ?? caller.keyId;
+    return { admitted: true, identity: { nodeId, name: caller.commonName, addresses: [...caller.addresses], keyId: caller.keyId } };
+  }
+  const { name } = caller.info;
+  // The record in etcd, or for an initial member the agreed view (its record may not be written yet:
+  // a member stopped right after formation); the record wins, it is what the cluster knows now.
+  const record = members.records.find((r) => r.name === name) ?? state.view?.find((m) => m.name === name);
+  if (!record) {
+    return refuse(
+      'EA_PEER_FORBIDDEN',
+      `there is no nodes/${name} record in etcd and ${name} is no initial member: only a known member may re-enroll with the join token after its certificate expired`,
+    );
+  }
+  if (record.nodeId !== caller.keyId) {
+    return refuse(
+      'EA_PEER_FORBIDDEN',
+      `the nodes/${name} record names node id ${record.nodeId}, not the id of the key ${name} connected with (${caller.keyId}); a re-enrolling member must keep its node key`,
+    );
+  }
+  if (!members.names.includes(name)) return notAMember(name);
+  if (record.address !== caller.info.address) {
+    return refuse('EA_PEER_FORBIDDEN', `${name} says its address is ${caller.info.address}, but its nodes/${name} record says ${record.address}`);
+  }
+  return { admitted: true, identity: { nodeId: record.nodeId, name, addresses: [record.address], keyId: caller.keyId } };
+}
+
+/**
+ * client: a consumer's client certificate, for members only: a caller with a
+ * member's node certificate (never a token session, never a client
+ * certificate). The identity returned is the asking member's, for the log;
+ * the consumer's name is judged by admitClientName and the CSR policy.
+ */
+function admitClient(caller: PeerCaller, state: GateState): Admission {
+  if (!state.holder) return notHolder(state);
+  if (caller.via === 'token') {
+    return refuse(
+      'EA_PEER_FORBIDDEN',
+      `${caller.info.name} asked over a join-token session: client certificates are issued only to members, over their cluster certificate (run \`etcd-agent cert issue\` on a member)`,
+    );
+  }
+  if (caller.via === 'self') {
+    return { admitted: true, identity: { nodeId: state.selfId, name: state.selfName, addresses: [state.selfAddress], keyId: caller.keyId } };
+  }
+  if (!caller.node) return clientCertificateRefused(caller.commonName);
+  const members = state.members;
+  if (!members) return membersUnknown();
+  if (!members.names.includes(caller.commonName)) return notAMember(caller.commonName);
+  const nodeId = members.records.find((r) => r.name === caller.commonName)?.nodeId ?? caller.keyId;
+  return { admitted: true, identity: { nodeId, name: caller.commonName, addresses: [...caller.addresses], keyId: caller.keyId } };
+}
+
+/**
+ * Whether a consumer certificate may carry `name`: not the name of a member
+ * or of a known node (etcd takes a client certificate's CN as the user name,
+ * so it would act as that member). The form of the name is pki's rule.
+ */
+export function admitClientName(name: string, state: GateState): Refusal | undefined {
+  const taken =
+    name === state.selfName ||
+    (state.view ?? []).some((m) => m.name === name) ||
+    (state.members?.names ?? []).includes(name) ||
+    (state.members?.records ?? []).some((r) => r.name === name);
+  if (!taken) return undefined;
+  return {
+    code: 'EA_PEER_FORBIDDEN',
+    reason: `"${name}" is the name of a cluster member; etcd takes a client certificate's CN as the user, so choose a name of its own for the consumer`,
+  };
+}
+
+function notHolder(state: GateState): Admission {
+  return refuse('EA_PEER_FORBIDDEN', `this agent is not the CA holder; ${state.holderName ?? 'another member'} is`);
+}
+
+function membersUnknown(): Admission {
+  return refuse('EA_PEER_NOT_READY', "the CA holder could not read the cluster's members from etcd; retry shortly");
+}
+
+function notAMember(name: string): Admission {
+  return refuse('EA_PEER_FORBIDDEN', `${name} is not in etcd's member list: only current members renew or ask for certificates`);
+}
+
+function clientCertificateRefused(commonName: string): Admission {
+  return refuse(
+    'EA_PEER_FORBIDDEN',
+    `the caller presented a client certificate (CN ${commonName}), not a node certificate; only a member's own node certificate (server.crt) counts`,
+  );
 }
 
 /**

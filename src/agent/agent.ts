@@ -6,6 +6,8 @@ import type { Logger } from '../util/log.js';
 import { failpoint } from '../util/failpoint.js';
 import { Waker } from '../util/sleep.js';
 import { CaRole } from './bootstrap/ca-role.js';
+import { createCertificateParts, memberFactsReader } from './certs/wiring.js';
+import type { CertificatesController } from './controllers/certificates.js';
 import { bringUpStep } from './bootstrap/bring-up.js';
 import { caHolderOf } from './bootstrap/election.js';
 import { electionRound } from './bootstrap/election-round.js';
@@ -32,7 +34,7 @@ import { createRecoveryParts, type RecoveryParts } from './recovery-wiring.js';
 import { candidateOf, endpointOfInfo, type PeerTracker } from './peer/tracker.js';
 import { AgentMetrics } from './status/metrics.js';
 import { PhaseState, type Phase } from './status/phase.js';
-import type { StatusReport } from './status/model.js';
+import { NO_RENEWAL, type StatusReport } from './status/model.js';
 import { buildStatusReport } from './status/report.js';
 import { createStatusServer } from './status/server.js';
 
@@ -77,6 +79,7 @@ export class Agent {
   private health!: HealthController;
   private membership!: MembershipParts;
   private repair!: RepairParts;
+  private certs!: CertificatesController;
   private controllers!: ControllerSet;
   private readonly recovery: RecoveryParts;
   readonly metrics: AgentMetrics;
@@ -107,7 +110,9 @@ export class Agent {
       logger: this.logger,
     });
     this.state = new NodeState(this.config, options.version, () => this.creds.nodeId, this.caRole);
-    this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason), this.caRole, () => ({ formed: Boolean(this.state.formed), enrollment: this.state.enrollment }));
+    const otherClientUrls = (): string[] => this.observation?.members.flatMap((m) => m.clientUrls) ?? [];
+    const members = memberFactsReader({ config: this.config, creds: () => this.creds, otherClientUrls });
+    this.ca = new CaRole(this.store, this.config, this.logger, (who, reason) => this.phase.refused(who, reason), this.caRole, () => ({ formed: Boolean(this.state.formed), enrollment: this.state.enrollment }), members);
     this.recovery = createRecoveryParts({
       config: this.config,
       logger: this.logger,
@@ -142,6 +147,8 @@ export class Agent {
       pinned: () => state.committed?.view.map((m) => m.nodeId) ?? [],
       enroll: async (caller, request) => this.ca.serveEnroll(caller, await this.membership.gateFor(caller), request),
       join: (caller, request) => this.membership.joinServer.handle(caller, request),
+      renew: (caller, request) => this.ca.serveRenew(caller, state.gate(), request),
+      clientCertificate: (caller, request) => this.ca.serveClientCertificate(caller, state.gate(), request),
       authenticated: () => this.waker.wake(),
       refused: (from, reason) => this.phase.refused(from, reason),
     }, this.logger);
@@ -191,6 +198,18 @@ export class Agent {
       this.recovery.observed(o);
       this.phase.set('formed', o.reason);
     }, () => this.voterUrls());
+    this.certs = createCertificateParts({
+      config: this.config,
+      paths: this.pki,
+      logger: this.logger,
+      creds: () => this.creds,
+      state,
+      ca: this.ca,
+      client: () => this.client,
+      tracker: () => this.tracker,
+      peerServer: () => this.peerServer,
+      caHolder: () => this.ca.currentHolder(),
+    }).certificates;
     // Lineage first: a member of a cluster that was replaced must not start etcd even once.
     this.controllers = new ControllerSet([
       this.recovery.lineage,
@@ -200,6 +219,7 @@ export class Agent {
       this.membership.controller,
       this.repair.removalCheck,
       this.recovery.snapshots,
+      this.certs,
     ], this.logger);
     // A node that cannot run etcd must not take a seat among the initial members.
     if (await this.etcdInstalled()) await this.openPeerApi();
@@ -258,7 +278,9 @@ export class Agent {
       await this.tracker.round(this.peerSet.endpoints());
     }
     // A member being re-added (wiped data dir, removed member) runs nothing else until it is.
-    if (formed) return this.repair.rejoin.active() ? this.repair.rejoin.step() : this.controllers.runDue();
+    if (formed && this.repair.rejoin.active()) return this.repair.rejoin.step();
+    if (formed && this.certs.expired()) return this.reenroll();
+    if (formed) return this.controllers.runDue();
     if (this.state.joining()) return this.membership.joiner.step();
     if (enrollment && this.creds.pki()) return this.bringUp(enrollment);
     if (committed) return this.enroll(committed);
@@ -326,6 +348,14 @@ export class Agent {
     this.waker.wake();
   }
 
+  /** Before etcd runs on an expired certificate (host off past its lifetime): a new one, with the join token. */
+  private async reenroll(): Promise<void> {
+    this.phase.set('enrolling', 'the certificate of this node has expired; re-enrolling with the join token');
+    await this.certs.reenroll();
+    this.phase.set('formed', 're-enrolled with the join token: new certificates written');
+    this.waker.wake();
+  }
+
   private async bringUp(enrollment: Enrollment): Promise<void> {
     const say = (phase: Phase, reason: string) => this.phase.set(phase, reason);
     const parts = { config: this.config, pki: this.pki, store: this.store, etcd: this.etcd, health: this.health, say };
@@ -350,6 +380,7 @@ export class Agent {
       discovery: { sources: this.peerSet?.sourceNames() ?? [], problems: this.peerSet?.problems() ?? [] },
       peers: this.tracker?.status() ?? [],
       certificates: this.creds?.certificates() ?? [],
+      certificateRenewal: this.certs?.status() ?? NO_RENEWAL,
       controllers: this.controllers?.status() ?? [],
       snapshots: this.recovery.snapshots.status(),
       service: { kind: this.etcd.manager.kind, status: this.etcd.manager.status() },

@@ -1,4 +1,5 @@
 import { defaultIo, reportError, usageError, wantsHelp, type CliIo } from './commands/args.js';
+import { CERT_USAGE, certCommand } from './commands/cert.js';
 import { checkConfigCommand } from './commands/check-config.js';
 import { CLUSTER_USAGE, clusterCommand } from './commands/cluster.js';
 import { initCommand } from './commands/init.js';
@@ -68,6 +69,7 @@ Prints a new join token (256 random bits). Give the same token to every node.
 `,
   snapshot: SNAPSHOT_USAGE,
   restore: RESTORE_USAGE,
+  cert: CERT_USAGE,
   version: `usage: etcd-agent version | etcd-agent --version
 
 Prints the agent's version.
@@ -85,6 +87,8 @@ commands:
                                                   show what the local agent is doing
   cluster resize N [--config PATH] [--root DIR]   set the wanted number of voting members
                                                   (on a member; uses its admin certificate)
+  cert issue     --name NAME --out DIR [--validity D]
+                                                  client certificate for a consumer (on a member, as root)
   token generate                                  print a new join token
   snapshot       save PATH | list [--verify]      snapshot this node's etcd; list snapshots
   restore        --snapshot FILE [--force]        disaster recovery: a new cluster from a snapshot
@@ -108,6 +112,7 @@ const COMMANDS: Readonly<Record<string, Handler>> = {
   init: initCommand,
   'check-config': checkConfigCommand,
   cluster: clusterCommand,
+  cert: certCommand,
   token: tokenCommand,
   snapshot: snapshotCommand,
   restore: restoreCommand,

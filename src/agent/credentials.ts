@@ -1,12 +1,21 @@
 import type { EtcdTls } from '../etcd/client.js';
-import { createEphemeralIdentity, keyIdOfPublicKey, type TlsIdentity } from '../pki/index.js';
+import { certificateInfo, createEphemeralIdentity, keyIdOfPublicKey, leafLifetime, type TlsIdentity } from '../pki/index.js';
 import { AgentError } from '../util/errors.js';
 import { ensureKey } from './bootstrap/enrollment.js';
 import type { NodeIdentity, StateStore } from './bootstrap/state-store.js';
 import { readNodePki, type NodePki, type PkiPaths } from './files/pki-files.js';
 import type { ServerTls } from './peer/server.js';
-import type { CertificateStatus } from './status/model.js';
-import { certificateStatus } from './status/report.js';
+
+/** One certificate file of this node, parsed once when it is loaded. */
+export interface CertificateFact {
+  file: string;
+  /** ca: the cluster CA (never renewed by the agent); server: serving + peer; client: the local admin client. */
+  kind: 'ca' | 'server' | 'client';
+  issuedAt: Date;
+  notAfter: Date;
+  lifetimeMs: number;
+  fingerprint: string;
+}
 
 /**
  * What this node is and what it shows on the wire. Its node key
@@ -16,7 +25,7 @@ import { certificateStatus } from './status/report.js';
  */
 export class NodeCredentials {
   private nodePki: NodePki | undefined;
-  private certs: CertificateStatus[] = [];
+  private facts: CertificateFact[] = [];
 
   private constructor(
     readonly identity: NodeIdentity,
@@ -56,11 +65,17 @@ export class NodeCredentials {
   setPki(pki: NodePki): void {
     this.nodePki = pki;
     // Parsed once here, not on every status request.
-    this.certs = certificateStatus([
-      [this.paths.caCert, pki.caPem],
-      [this.paths.serverCert, pki.serverCertPem],
-      [this.paths.clientCert, pki.clientCertPem],
-    ]);
+    this.facts = (
+      [
+        [this.paths.caCert, 'ca', pki.caPem],
+        [this.paths.serverCert, 'server', pki.serverCertPem],
+        [this.paths.clientCert, 'client', pki.clientCertPem],
+      ] as const
+    ).map(([file, kind, pem]) => {
+      const info = certificateInfo(pem);
+      const life = leafLifetime(info);
+      return { file, kind, issuedAt: life.issuedAt, notAfter: info.notAfter, lifetimeMs: life.lifetimeMs, fingerprint: info.fingerprint256 };
+    });
   }
 
   /** The node's local admin client certificate (etcdctl.crt) for its own etcd; throws before enrollment. */
@@ -70,13 +85,30 @@ export class NodeCredentials {
     return { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
   }
 
-  certificates(): CertificateStatus[] {
-    return this.certs;
+  certificates(): CertificateFact[] {
+    return this.facts;
   }
 
-  /** The certificate this node presents, as client and as server. */
-  tls(): ServerTls {
-    if (this.nodePki) return { keyPem: this.nodePki.serverKeyPem, certPem: this.nodePki.serverCertPem, caPem: this.nodePki.caPem };
+  fact(kind: CertificateFact['kind']): CertificateFact | undefined {
+    return this.facts.find((f) => f.kind === kind);
+  }
+
+  /** This node holds a cluster certificate and it has expired: only the join token can get it a new one. */
+  serverExpired(now = Date.now()): boolean {
+    const server = this.fact('server');
+    return server !== undefined && server.notAfter.getTime() <= now;
+  }
+
+  /**
+   * The certificate this node presents, as client and as server: the
+   * cluster-issued one, or the self-signed one over the same key before
+   * enrollment and once the cluster certificate has expired (nobody would
+   * accept it; the token hello vouches for the self-signed one).
+   */
+  tls(now = Date.now()): ServerTls {
+    if (this.nodePki && !this.serverExpired(now)) {
+      return { keyPem: this.nodePki.serverKeyPem, certPem: this.nodePki.serverCertPem, caPem: this.nodePki.caPem };
+    }
     return { keyPem: this.selfSigned.keyPem, certPem: this.selfSigned.certPem };
   }
 }

@@ -151,6 +151,9 @@ export async function withClient<T>(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(EtcdUnreachable(where, `no answer within ${timeoutMs} ms`)), timeoutMs + 250);
   });
+  // Handled from the start: when the TLS probes below outlast the bound (a loaded host), the timer fires before
+  // anything awaits this promise, and an unhandled rejection would end the process.
+  timeout.catch(() => undefined);
   let client: Etcd3 | undefined;
   try {
     // grpc-js never aborts a TLS handshake in progress, even after close(): a
@@ -180,7 +183,6 @@ export async function withClient<T>(
     throw EtcdUnreachable(where, explain(err, timeoutMs));
   } finally {
     if (timer !== undefined) clearTimeout(timer);
-    timeout.catch(() => undefined);
     client?.close();
   }
 }

@@ -13,6 +13,8 @@ export interface EtcdctlEnvInput {
   keyFile: string;
   /** Where the file will live, for the usage line in its header (default /etc/etcd/etcdctl.env). */
   path?: string;
+  /** First header line (default: the local admin client's, which the agent rewrites). */
+  title?: string;
 }
 
 export const DEFAULT_ETCDCTL_ENV_PATH = '/etc/etcd/etcdctl.env';
@@ -34,9 +36,10 @@ export function renderEtcdctlEnv(input: EtcdctlEnvInput): string {
   }
   const path = input.path ?? DEFAULT_ETCDCTL_ENV_PATH;
   checkValue('path', path);
+  if (input.title !== undefined) checkValue('title', input.title);
   const sourced = /\s/.test(path) ? `"${path}"` : path;
   return [
-    '# etcdctl settings for the local admin client, written by etcd-agent. It will be overwritten: do not edit.',
+    `# ${input.title ?? 'etcdctl settings for the local admin client, written by etcd-agent. It will be overwritten: do not edit.'}`,
     '# Use from a shell:',
     `#   set -a; . ${sourced}; set +a; etcdctl endpoint health --cluster`,
     formatEnvLine('ETCDCTL_API', '3'),

@@ -4,6 +4,7 @@ import { generateKeyPair } from './keys.js';
 import type { ParsedCsr } from './csr.js';
 import { ipToBytes } from './ip.js';
 import {
+  DAY_MS,
   commonNameAttribute,
   forgePrivateKey,
   forgePublicKey,
@@ -23,17 +24,18 @@ export type CertProfile = 'node' | 'client';
 
 export interface SignOptions {
   profile: CertProfile;
-  validityDays: number;
+  /** Leaf lifetime from the moment of signing (pki.certValidity, or what `cert issue` asked for). */
+  validityMs: number;
   now?: Date;
 }
 
 export async function createCa(clusterName: string, validityDays: number): Promise<CertificateAuthority> {
-  checkValidity(validityDays);
+  checkValidity('validityDays', validityDays);
   const key = await generateKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forgePublicKey(key.publicKeyPem);
   cert.serialNumber = randomSerialHex();
-  Object.assign(cert.validity, validityWindow(new Date(), validityDays));
+  Object.assign(cert.validity, validityWindow(new Date(), validityDays * DAY_MS));
   const name = [commonNameAttribute(`etcd-agent CA ${clusterName}`)];
   cert.setSubject(name);
   cert.setIssuer(name);
@@ -53,7 +55,7 @@ export async function createCa(clusterName: string, validityDays: number): Promi
  * extension is ours, so a CSR cannot smuggle in CA:true or extra usages.
  */
 export function signCsr(ca: CertificateAuthority, csr: ParsedCsr, options: SignOptions): string {
-  checkValidity(options.validityDays);
+  checkValidity('validityMs', options.validityMs);
   if (options.profile !== 'node' && options.profile !== 'client') {
     throw SigningOptionsError(`unknown profile "${String(options.profile)}"`);
   }
@@ -62,7 +64,7 @@ export function signCsr(ca: CertificateAuthority, csr: ParsedCsr, options: SignO
   const cert = forge.pki.createCertificate();
   cert.publicKey = forgePublicKey(csr.publicKeyPem);
   cert.serialNumber = randomSerialHex();
-  const window = validityWindow(options.now ?? new Date(), options.validityDays);
+  const window = validityWindow(options.now ?? new Date(), options.validityMs);
   // A leaf that outlives its CA would only fail later and more confusingly.
   if (window.notAfter > caCert.validity.notAfter) window.notAfter = caCert.validity.notAfter;
   Object.assign(cert.validity, window);
@@ -125,8 +127,8 @@ function caKeyIdentifier(caCert: forge.pki.Certificate): string {
   return caCert.generateSubjectKeyIdentifier().getBytes();
 }
 
-function checkValidity(validityDays: number): void {
-  if (!Number.isFinite(validityDays) || validityDays <= 0) {
-    throw SigningOptionsError(`validityDays must be a positive number, got ${validityDays}`);
+function checkValidity(name: string, value: number): void {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw SigningOptionsError(`${name} must be a positive number, got ${value}`);
   }
 }

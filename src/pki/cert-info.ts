@@ -30,7 +30,8 @@ const EKU_NAMES: Record<string, string> = {
   '2.5.29.37.0': 'anyExtendedKeyUsage',
 };
 
-export function certificateInfo(certPem: string): CertificateInfo {
+/** Facts of a certificate, PEM or DER (a TLS peer certificate's `raw`). */
+export function certificateInfo(certPem: string | Buffer): CertificateInfo {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(certPem);
@@ -49,7 +50,7 @@ export function certificateInfo(certPem: string): CertificateInfo {
     isCa: x509.ca,
     // node names this property keyUsage, but it holds the extended key usage OIDs.
     extendedKeyUsage: (x509.keyUsage ?? []).map((oid) => EKU_NAMES[oid] ?? oid),
-    fingerprint256: fingerprintOf(certPem),
+    fingerprint256: typeof certPem === 'string' ? fingerprintOf(certPem) : x509.fingerprint256,
   };
 }
 

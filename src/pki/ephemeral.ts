@@ -3,6 +3,7 @@ import forge from 'node-forge';
 import { fingerprintOf } from './fingerprint.js';
 import { generateKeyPair } from './keys.js';
 import {
+  DAY_MS,
   commonNameAttribute,
   forgePrivateKey,
   forgePublicKey,
@@ -34,7 +35,7 @@ export async function createEphemeralIdentity(commonName: string, keyPem?: strin
   const cert = forge.pki.createCertificate();
   cert.publicKey = forgePublicKey(key.publicKeyPem);
   cert.serialNumber = randomSerialHex();
-  Object.assign(cert.validity, validityWindow(new Date(), EPHEMERAL_VALIDITY_DAYS));
+  Object.assign(cert.validity, validityWindow(new Date(), EPHEMERAL_VALIDITY_DAYS * DAY_MS));
   const name = [commonNameAttribute(commonName)];
   cert.setSubject(name);
   cert.setIssuer(name);

@@ -45,9 +45,10 @@ export function commonNameAttribute(value: string): forge.pki.CertificateField {
   return { name: 'commonName', value, valueTagClass: utf8 };
 }
 
-export function validityWindow(now: Date, validityDays: number): { notBefore: Date; notAfter: Date } {
+/** notBefore is backdated by BACKDATE_MS; notAfter is `validityMs` after `now`. */
+export function validityWindow(now: Date, validityMs: number): { notBefore: Date; notAfter: Date } {
   return {
     notBefore: new Date(now.getTime() - BACKDATE_MS),
-    notAfter: new Date(now.getTime() + validityDays * DAY_MS),
+    notAfter: new Date(now.getTime() + validityMs),
   };
 }

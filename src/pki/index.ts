@@ -1,8 +1,9 @@
 export { generateKeyPair, type KeyPairPem } from './keys.js';
-export { nodeSubjectNames, clientSubjectNames, type SubjectNames } from './names.js';
+export { nodeSubjectNames, clientSubjectNames, consumerSubjectNames, consumerNameProblem, loopbackIps, type SubjectNames } from './names.js';
 export { createCsr, parseCsr, type ParsedCsr } from './csr.js';
 export { createCa, signCsr, type CertificateAuthority, type CertProfile, type SignOptions } from './ca.js';
-export { checkCsrPolicy, type IdentityClaim } from './policy.js';
+export { checkCsrPolicy, checkClientCsr, type IdentityClaim } from './policy.js';
+export { leafLifetime, MIN_LEAF_VALIDITY_MS, type LeafLifetime } from './lifetime.js';
 export { fingerprintOf } from './fingerprint.js';
 export { certificateInfo, verifyIssuedBy, keyMatchesCertificate, type CertificateInfo } from './cert-info.js';
 export { createEphemeralIdentity, type TlsIdentity } from './ephemeral.js';

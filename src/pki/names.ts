@@ -30,6 +30,28 @@ export function clientSubjectNames(nodeName: string): SubjectNames {
   return { commonName: `etcdctl@${nodeName}`, dnsNames: [], ipAddresses: [] };
 }
 
+/**
+ * A consumer's client certificate (`etcd-agent cert issue --name NAME`): CN =
+ * NAME, no SANs. NAME also names the files written for it, so it must be a
+ * safe file name as well as a CN: letters, digits, '.', '_', '-', starting
+ * with a letter or digit, at most 64 characters.
+ */
+export function consumerSubjectNames(name: string): SubjectNames {
+  const problem = consumerNameProblem(name);
+  if (problem) throw NameInvalidError(name, problem);
+  return { commonName: name, dnsNames: [], ipAddresses: [] };
+}
+
+/** Why `name` cannot be a consumer certificate's name (and file name), or undefined when it can. */
+export function consumerNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'it is empty';
+  if (name.length > 64) return 'it is longer than 64 characters';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+    return 'it must start with a letter or digit and contain only letters, digits, ".", "_" and "-" (it names files and the certificate\'s CN)';
+  }
+  return undefined;
+}
+
 export function loopbackIps(): string[] {
   return [...LOOPBACK_IPS];
 }

@@ -62,9 +62,17 @@ function checkNode(csr: ParsedCsr, who: IdentityClaim): void {
 }
 
 function checkClient(csr: ParsedCsr, who: IdentityClaim): void {
-  const expected = `etcdctl@${who.name}`;
-  if (csr.commonName !== expected) {
-    throw CsrRejectedError(`its common name "${csr.commonName}" is not "${expected}" as a client certificate for "${who.name}" must be`);
+  checkClientCsr(csr, `etcdctl@${who.name}`, `a client certificate for "${who.name}"`);
+}
+
+/**
+ * A client certificate's request: exactly this CN, no SANs, no CA. Used for
+ * a node's admin client (CN etcdctl@NODE) and for consumers (`cert issue`).
+ */
+export function checkClientCsr(csr: ParsedCsr, commonName: string, what = `a client certificate for "${commonName}"`): void {
+  if (csr.requestsCa) throw CsrRejectedError('it asks to be a CA (basicConstraints CA:true); client certificates are leaves');
+  if (csr.commonName !== commonName) {
+    throw CsrRejectedError(`its common name "${csr.commonName}" is not "${commonName}" as ${what} must be`);
   }
   const san = [
     ...csr.dnsNames.map((v) => `DNS name "${v}"`),

@@ -81,7 +81,7 @@ export const ERROR_CATALOGUE = {
     http: 403,
   },
   EA_PEER_FORBIDDEN: {
-    meaning: 'An authenticated caller asked for something it may not do, for example enrollment from an agent that is not the CA holder, by a node that is not an initial member, or with the join token after the cluster formed by a node no member has admitted as a learner.',
+    meaning: 'An authenticated caller asked for something it may not do, for example enrollment from an agent that is not the CA holder, by a node that is not an initial member, or with the join token after the cluster formed by a node no member has admitted as a learner; a renewal for another name or key, or by a node that is not a member; a client certificate asked for with the join token or with a client certificate instead of a member\'s node certificate, or under a member\'s name.',
     action: 'Read the reason in the message: agents retry against the right node by themselves, and a node that joins a formed cluster enrolls only after a member admitted it (`etcd-agent status` on it shows its place in the queue).',
     http: 403,
   },
@@ -106,7 +106,7 @@ export const ERROR_CATALOGUE = {
     http: 500,
   },
   EA_PEER_NOT_READY: {
-    meaning: 'A request came too early: this agent has not agreed on the initial members yet.',
+    meaning: 'A request came too early: this agent has not agreed on the initial members yet, the cluster has not formed yet (renewal), or the CA holder could not read the members from etcd for a renewal or client-certificate decision.',
     action: 'Nothing: the caller retries; if it lasts, run `etcd-agent status` on each host to see why the initial members are not agreed (peers not seen, different sizes).',
     http: 409,
   },
@@ -156,7 +156,7 @@ export const ERROR_CATALOGUE = {
     action: 'Restore ca.key from a backup into the state dir (mode 0600); never delete ca.crt to make the agent start over, that would create a second CA the members do not trust.',
   },
   EA_ENROLL_ANSWER_INVALID: {
-    meaning: "The CA holder's enrollment answer failed this node's checks: the certificates are not signed by the CA sent with them, not for this node's keys, or the CA is not a CA.",
+    meaning: "The CA holder's answer to an enrollment or renewal failed this node's checks: the certificates are not signed by the CA sent with them (for a renewal: by the CA this node already trusts), not for this node's keys, or the CA is not a CA.",
     action: "Nothing: the agent asks again; if it keeps failing, look at the CA holder's log, its CA may be damaged.",
   },
   EA_ENROLL_VIEW_MISMATCH: {
@@ -217,6 +217,21 @@ export const ERROR_CATALOGUE = {
     meaning: 'Certificate signing was called with bad options (an unknown profile or a validity that is not positive); this is a bug in etcd-agent.',
     action: 'Report it, with the agent log.',
     http: 403,
+  },
+
+  // ---- day 2: renewal and client certificates -------------------------------
+  EA_CERT_NO_CA: {
+    meaning: 'No CA holder signed a certificate request (a renewal of this node\'s certificates, or `cert issue`); the message lists every agent asked and what each answered.',
+    action: 'Read the answers: a renewal is retried by itself; if the CA holder is down, bring it back (or wait for another agent to take the CA role), and check `etcd-agent status` on the members.',
+  },
+  EA_CERT_NOT_MEMBER: {
+    meaning: '`etcd-agent cert issue` found no cluster certificate of this node to ask the CA with (not a member, not enrolled yet, or not run as root).',
+    action: 'Run it as root on a member of the cluster, with the `--config` (or `--root`) the agent runs with.',
+  },
+  EA_CERT_OUT_INVALID: {
+    meaning: '`etcd-agent cert issue --out DIR` cannot write there: DIR is not a directory, or a file in it is not what the command writes.',
+    action: 'Give a directory the command may create or write NAME.key, NAME.crt, ca.crt and NAME.env in.',
+    exit: 2,
   },
 
   // ---- etcd -----------------------------------------------------------------

@@ -16,7 +16,7 @@ t.test(`${CSR_CASES.length} hostile CSRs are refused by the CA holder, nothing s
   const dir = tempDir(t, 'ea-hostile-csr-');
   const store = new StateStore(dir);
   await store.init();
-  const holder = await CaHolder.open(store, [viewMember(1), me], { clusterName: 'unit', certValidityDays: 30, caValidityDays: 365 }, silentLogger());
+  const holder = await CaHolder.open(store, [viewMember(1), me], { clusterName: 'unit', certValidityMs: 30 * 86_400_000, caValidityDays: 365 }, silentLogger());
   t.ok(holder.sign(identity, { nodeCsr: good, clientCsr: goodClient }).certificate, 'the same holder signs the well-formed request');
   const before = await snapshotTree(dir);
   for (const c of CSR_CASES) {

@@ -79,6 +79,13 @@ export const PEER_CASES: readonly PeerCase[] = [
   { name: 'enroll without a hello', method: 'POST', path: '/v1/enroll', body: JSON.stringify({ nodeCsr: 'x'.repeat(100), clientCsr: 'x'.repeat(100) }), status: 401, code: 'EA_PEER_HELLO_REQUIRED' },
   { name: 'enroll with a body that is not JSON', method: 'POST', path: '/v1/enroll', body: '<xml/>', status: 400, code: BAD },
   { name: 'enroll with CSRs that are numbers', method: 'POST', path: '/v1/enroll', body: JSON.stringify({ nodeCsr: 1, clientCsr: 2 }), status: 400, code: BAD },
+  { name: 'renew without a hello', method: 'POST', path: '/v1/renew', body: JSON.stringify({ nodeCsr: 'x'.repeat(100), clientCsr: 'x'.repeat(100) }), status: 401, code: 'EA_PEER_HELLO_REQUIRED' },
+  { name: 'renew with an extra field', method: 'POST', path: '/v1/renew', body: JSON.stringify({ nodeCsr: 'x'.repeat(100), clientCsr: 'x'.repeat(100), name: 'n1' }), status: 400, code: BAD },
+  { name: 'GET on the renew route', method: 'GET', path: '/v1/renew', status: 404, code: 'EA_PEER_NO_ROUTE' },
+  { name: 'client certificate without a hello', method: 'POST', path: '/v1/client-certificate', body: JSON.stringify({ name: 'app1', csr: 'x'.repeat(100), validitySeconds: 3600 }), status: 401, code: 'EA_PEER_HELLO_REQUIRED' },
+  { name: 'client certificate for a path-like name', method: 'POST', path: '/v1/client-certificate', body: JSON.stringify({ name: '../etc', csr: 'x'.repeat(100), validitySeconds: 3600 }), status: 400, code: BAD },
+  { name: 'client certificate for 1 second', method: 'POST', path: '/v1/client-certificate', body: JSON.stringify({ name: 'app1', csr: 'x'.repeat(100), validitySeconds: 1 }), status: 400, code: BAD },
+  { name: 'client certificate for 11 years', method: 'POST', path: '/v1/client-certificate', body: JSON.stringify({ name: 'app1', csr: 'x'.repeat(100), validitySeconds: 11 * 365 * 86400 }), status: 400, code: BAD },
   // anything else
   { name: 'an unknown route', method: 'GET', path: '/v1/admin', status: 404, code: 'EA_PEER_NO_ROUTE' },
   { name: 'a path traversal', method: 'GET', path: '/v1/../../etc/passwd', status: 404, code: 'EA_PEER_NO_ROUTE' },

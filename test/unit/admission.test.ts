@@ -2,8 +2,8 @@
  * The admission gate, one row per rule: caller kind × node state × request →
  * the identity to sign for, or a refusal with its code and reason.
  */
-import t from 'tap';
-import { addressProblem, admitCertificate, admitHello, type GateState, type PeerCaller } from '../../src/agent/admission.js';
+import t, { type Test } from 'tap';
+import { addressProblem, admitCertificate, admitClientName, admitHello, type CertificateRequestKind, type GateState, type MemberFacts, type PeerCaller } from '../../src/agent/admission.js';
 import type { Candidate, PeerInfo } from '../../src/agent/peer/protocol.js';
 
 const id = (n: number): string => n.toString(16).padStart(32, '0');
@@ -19,7 +19,15 @@ const view = [member(1), member(2), member(3)];
 const info = (c: Candidate): PeerInfo => ({ ...c, protocol: 1, clusterName: 'unit', version: '0.1.0', stage: 'fresh' });
 
 const token = (c: Candidate, keyId = c.nodeId): PeerCaller => ({ via: 'token', info: info(c), fingerprint: 'AA', keyId });
-const ca = (commonName: string, keyId = 'k'.repeat(32)): PeerCaller => ({ via: 'ca', commonName, fingerprint: 'BB', keyId });
+/** A caller with a certificate of the cluster CA: a node certificate for `addresses`, or (node false) a client certificate. */
+const ca = (commonName: string, keyId = 'k'.repeat(32), node = true, addresses = node ? [`10.9.0.${commonName.replace(/\D/g, '') || '99'}`] : []): PeerCaller => ({
+  via: 'ca',
+  commonName,
+  fingerprint: 'BB',
+  keyId,
+  node,
+  addresses,
+});
 
 const holderState: GateState = {
   selfId: id(1),
@@ -49,6 +57,12 @@ t.test('certificate admission', async (t) => {
     { rule: 'a cluster certificate naming no initial member', caller: ca('stranger'), state: {}, expect: 'EA_PEER_FORBIDDEN: stranger' },
     { rule: 'after formation the token enrolls no one', caller: token(member(2)), state: { formed: true }, expect: 'EA_PEER_FORBIDDEN: the cluster has formed' },
     { rule: 'after formation a member keeps its certificate path', caller: ca('n2'), state: { formed: true }, expect: { name: 'n2', keyId: 'k'.repeat(32) } },
+    {
+      rule: 'a client certificate carrying a member name (a consumer named "n2") does not stand for the member',
+      caller: ca('n2', 'k'.repeat(32), false),
+      state: { formed: true },
+      expect: 'EA_PEER_FORBIDDEN: not a node certificate',
+    },
   ];
   for (const row of rows) {
     const got = admitCertificate(row.caller, { ...holderState, ...row.state }, 'enroll');
@@ -105,6 +119,77 @@ t.test('after formation the CA holder may be a member that joined later (no view
   const former: GateState = { ...later, holder: false, holderName: 'n2' };
   t.match(admitCertificate(token(joiner), former, 'enroll'), { admitted: false, code: 'EA_PEER_FORBIDDEN', reason: /not the CA holder; n2 is/ }, 'a member that no longer holds the role refuses, naming the holder');
   t.match(admitCertificate(token(joiner), { ...later, formed: false }, 'enroll'), { admitted: false, code: 'EA_PEER_NOT_READY' }, 'without a view and not formed: not ready');
+});
+
+const record = (c: Candidate, nodeId = c.nodeId) => ({ ...c, nodeId, updatedAt: '2026-01-01T00:00:00.000Z' });
+const members: MemberFacts = {
+  names: ['n1', 'n2', 'n3'],
+  clientUrls: [],
+  records: [record(member(1)), record(member(2)), record(member(3))],
+};
+const formed: GateState = { ...holderState, formed: true, members };
+
+type Row = { rule: string; caller: PeerCaller; state?: Partial<GateState>; expect: string | { name: string; keyId: string; addresses: string[] } };
+
+function check(t: Test, kind: CertificateRequestKind, rows: Row[]): void {
+  for (const row of rows) {
+    const got = admitCertificate(row.caller, { ...formed, ...row.state }, kind);
+    if (typeof row.expect === 'string') {
+      const [code, reason] = row.expect.split(': ');
+      t.equal(got.admitted, false, `${row.rule}: refused`);
+      if (!got.admitted) {
+        t.equal(got.code, code, `${row.rule}: code`);
+        if (reason) t.ok(got.reason.includes(reason), `${row.rule}: reason says "${reason}" (got "${got.reason}")`);
+      }
+    } else {
+      t.equal(got.admitted, true, `${row.rule}: admitted${got.admitted ? '' : ` (refused: ${got.reason})`}`);
+      if (got.admitted) {
+        t.equal(got.identity.name, row.expect.name, `${row.rule}: for its own name`);
+        t.same(got.identity.addresses, row.expect.addresses, `${row.rule}: its own addresses`);
+        t.equal(got.identity.keyId, row.expect.keyId, `${row.rule}: bound to the session key`);
+      }
+    }
+  }
+}
+
+t.test('renewal admission', async (t) => {
+  const k = 'c'.repeat(32);
+  check(t, 'renew', [
+    { rule: 'a member over its node certificate', caller: ca('n2', k), expect: { name: 'n2', keyId: k, addresses: ['10.9.0.2'] } },
+    { rule: 'a member that joined later (no view entry), over its node certificate', caller: ca('n7', k), state: { members: { ...members, names: [...members.names, 'n7'] } }, expect: { name: 'n7', keyId: k, addresses: ['10.9.0.7'] } },
+    { rule: 'the addresses are the certificate\'s, not anything the caller says', caller: ca('n2', k, true, ['10.9.0.2', '10.9.1.2']), expect: { name: 'n2', keyId: k, addresses: ['10.9.0.2', '10.9.1.2'] } },
+    { rule: 'the CA holder renewing itself', caller: { via: 'self', keyId: id(1) }, expect: { name: 'n1', keyId: id(1), addresses: ['10.9.0.1'] } },
+    { rule: 'a client certificate (etcdctl@n2, or a consumer named n2)', caller: ca('n2', k, false), expect: 'EA_PEER_FORBIDDEN: not a node certificate' },
+    { rule: 'a node certificate whose name etcd no longer lists (removed member)', caller: ca('n2', k), state: { members: { ...members, names: ['n1', 'n3'] } }, expect: 'EA_PEER_FORBIDDEN: n2 is not in etcd\'s member list' },
+    { rule: 'not the CA holder', caller: ca('n2', k), state: { holder: false, holderName: 'n1' }, expect: 'EA_PEER_FORBIDDEN: not the CA holder; n1 is' },
+    { rule: 'before formation', caller: ca('n2', k), state: { formed: false }, expect: 'EA_PEER_NOT_READY: has not formed' },
+    { rule: 'members could not be read from etcd', caller: ca('n2', k), state: { members: undefined }, expect: 'EA_PEER_NOT_READY: could not read' },
+    { rule: 'expired member re-enrolling with the token, key id as in its nodes/ record', caller: token(member(2)), expect: { name: 'n2', keyId: id(2), addresses: ['10.9.0.2'] } },
+    { rule: 're-enrolling with another key than its record (reinstalled host, or impostor)', caller: token(member(2), id(9)), expect: 'EA_PEER_FORBIDDEN: names node id' },
+    { rule: 'an initial member without a nodes/ record yet re-enrolls by the agreed view', caller: token(member(2)), state: { members: { ...members, records: [record(member(1))] } }, expect: { name: 'n2', keyId: id(2), addresses: ['10.9.0.2'] } },
+    { rule: 'a later member without a nodes/ record', caller: token(member(7)), state: { members: { ...members, names: [...members.names, 'n7'] } }, expect: 'EA_PEER_FORBIDDEN: no nodes/n7 record in etcd and n7 is no initial member' },
+    { rule: 'the nodes/ record wins over the view (a reinstalled n2 with a new key)', caller: token(member(2)), state: { members: { ...members, records: [record(member(1)), record(member(2), id(8)), record(member(3))] } }, expect: 'EA_PEER_FORBIDDEN: names node id' },
+    { rule: 're-enrolling as a name etcd no longer lists', caller: token(member(2)), state: { members: { ...members, names: ['n1', 'n3'] } }, expect: 'EA_PEER_FORBIDDEN: not in etcd\'s member list' },
+    { rule: 're-enrolling under another address than its record', caller: token({ ...member(2), address: '10.9.0.42' }), expect: 'EA_PEER_FORBIDDEN: record says 10.9.0.2' },
+    { rule: 'a token holder that is no member at all', caller: token(member(9)), expect: 'EA_PEER_FORBIDDEN: no nodes/n9 record' },
+  ]);
+});
+
+t.test('client certificate admission', async (t) => {
+  const k = 'c'.repeat(32);
+  check(t, 'client', [
+    { rule: 'a member over its node certificate', caller: ca('n2', k), expect: { name: 'n2', keyId: k, addresses: ['10.9.0.2'] } },
+    { rule: 'a token holder that is not a member', caller: token(member(9)), expect: 'EA_PEER_FORBIDDEN: only to members' },
+    { rule: 'a member over a token session', caller: token(member(2)), expect: 'EA_PEER_FORBIDDEN: only to members' },
+    { rule: 'a consumer\'s client certificate', caller: ca('app1', k, false), expect: 'EA_PEER_FORBIDDEN: not a node certificate' },
+    { rule: 'a node certificate etcd does not list', caller: ca('n8', k), expect: 'EA_PEER_FORBIDDEN: n8 is not in etcd\'s member list' },
+    { rule: 'not the CA holder', caller: ca('n2', k), state: { holder: false, holderName: 'n1' }, expect: 'EA_PEER_FORBIDDEN: not the CA holder' },
+    { rule: 'members could not be read', caller: ca('n2', k), state: { members: undefined }, expect: 'EA_PEER_NOT_READY' },
+  ]);
+  t.equal(admitClientName('app1', formed), undefined, 'a name of its own');
+  t.match(admitClientName('n2', formed)?.reason ?? '', /name of a cluster member/, 'a member\'s name is refused');
+  t.match(admitClientName('n1', formed)?.reason ?? '', /name of a cluster member/, 'the holder\'s own name is refused');
+  t.match(admitClientName('n7', { ...formed, members: { ...members, records: [...members.records, record(member(7))] } })?.reason ?? '', /cluster member/, 'a known node\'s name is refused');
 });
 
 t.test('hello admission', async (t) => {

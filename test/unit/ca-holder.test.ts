@@ -24,7 +24,7 @@ import { tempDir, viewMember } from '../helpers/fixtures.js';
 
 const member = viewMember;
 const view = [member(1), member(2)];
-const options = { clusterName: 'unit', certValidityDays: 30, caValidityDays: 365 };
+const options = { clusterName: 'unit', certValidityMs: 30 * 86_400_000, caValidityDays: 365 };
 
 t.test('signs members, refuses strangers, foreign names and CA requests', async (t) => {
   const dir = tempDir(t, 'ea-holder-');

@@ -56,7 +56,7 @@ async function setup(t: Teardown, election: FakeElection, formed = true) {
 async function memberRequest() {
   const key = await generateKeyPair();
   const m = viewMember(2);
-  const caller: PeerCaller = { via: 'ca', commonName: m.name, fingerprint: 'AB', keyId: keyIdOfPublicKey(key.publicKeyPem) };
+  const caller: PeerCaller = { via: 'ca', commonName: m.name, fingerprint: 'AB', keyId: keyIdOfPublicKey(key.publicKeyPem), node: true, addresses: [m.address] };
   const request = { nodeCsr: createCsr(key, nodeSubjectNames(m.name, [m.address])), clientCsr: createCsr(key, clientSubjectNames(m.name)) };
   return { caller, request };
 }

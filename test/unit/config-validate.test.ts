@@ -169,6 +169,8 @@ const ROWS: Row[] = [
   { name: 'certValidity and certValidityDays together', set: { 'pki.certValidity': '90d', 'pki.certValidityDays': 90 }, key: 'pki.certValidityDays', says: ['both set', 'pki.certValidity'] },
   { name: 'caValidityDays below certValidity', set: { 'pki.certValidity': '3000d', 'pki.caValidityDays': 2000 }, key: 'pki.caValidityDays', says: ['2000', 'pki.certValidity'] },
   { name: 'expiryWarning garbage', set: { 'pki.expiryWarning': '7 days' }, key: 'pki.expiryWarning', says: ['"7 days"'] },
+  { name: 'expiryWarning longer than a quarter of certValidity', set: { 'pki.certValidity': '3m', 'pki.expiryWarning': '1m' }, key: 'pki.expiryWarning', says: ['1m', 'quarter', '45s'] },
+  { name: 'default-sized expiryWarning with a 20d certValidity', set: { 'pki.certValidity': '20d', 'pki.expiryWarning': '7d' }, key: 'pki.expiryWarning', says: ['7d', '5d'] },
   { name: 'deadAfter below 10s', set: { 'membership.deadAfter': '5s' }, key: 'membership.deadAfter', says: ['10s'] },
   { name: 'deadAfter 0', set: { 'membership.deadAfter': 0 }, key: 'membership.deadAfter' },
   { name: 'learnerTimeout unit missing', set: { 'membership.learnerTimeout': '300' }, key: 'membership.learnerTimeout', says: ['"300"'] },
@@ -295,6 +297,23 @@ t.test('defaults', async (t) => {
     log: { level: 'info' },
   });
   t.same(await readdir(dir), [file.split('/').pop(), tf.split('/').pop()].sort(), 'loading writes nothing');
+});
+
+t.test('pki.expiryWarning defaults to 7d, or a sixth of a shorter pki.certValidity', async (t) => {
+  const dir = tempDir(t, 'ea-cfg-');
+  const rows: [Record<string, unknown>, number][] = [
+    [{}, 7 * 86_400_000],
+    [{ certValidity: '90d' }, 7 * 86_400_000],
+    [{ certValidity: '12h' }, 2 * 3_600_000],
+    [{ certValidity: '3m' }, 30_000],
+    [{ certValidity: '3m', expiryWarning: '45s' }, 45_000],
+    [{ certValidity: '3m', expiryWarning: '0' }, 0],
+  ];
+  for (const [pki, want] of rows) {
+    const file = await writeConfig(dir, { cluster: { name: 'prod', size: 3, token: TOKEN }, pki });
+    const config = await loadConfig({ path: file, env: {}, context: HOOKS });
+    t.equal(config.pki.expiryWarningMs, want, JSON.stringify(pki));
+  }
 });
 
 t.test('--root prefixes every default path but not explicit ones nor the etcd binary', async (t) => {

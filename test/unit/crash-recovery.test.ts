@@ -23,7 +23,7 @@ import { viewMember } from '../helpers/fixtures.js';
 
 const member = viewMember;
 const view = [member(1), member(2)];
-const options = { clusterName: 'unit', certValidityDays: 30, caValidityDays: 365 };
+const options = { clusterName: 'unit', certValidityMs: 30 * 86_400_000, caValidityDays: 365 };
 
 async function tempStore(t: Test): Promise<StateStore> {
   const dir = await mkdtemp(join(tmpdir(), 'ea-crash-'));

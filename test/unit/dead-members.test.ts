@@ -7,7 +7,7 @@ import t from 'tap';
 import { isDead, unhealthyWords } from '../../src/agent/controllers/dead-members.js';
 import { UnhealthySince } from '../../src/agent/controllers/unhealthy-since.js';
 import { validateRawConfig } from '../../src/agent/config/index.js';
-import type { MemberStatus } from '../../src/agent/status/model.js';
+import { NO_RENEWAL, type MemberStatus } from '../../src/agent/status/model.js';
 import { buildStatusReport } from '../../src/agent/status/report.js';
 import { renderStatusText } from '../../src/agent/status/render.js';
 import { generateToken } from '../../src/pki/token.js';
@@ -48,6 +48,7 @@ function report(members: MemberStatus[], since: UnhealthySince, now: number) {
     peers: [],
     refusals: [],
     certificates: [],
+    certificateRenewal: NO_RENEWAL,
     controllers: [],
     service: { kind: 'process', status: { state: 'active', restarts: 0, detail: '', recentLog: [] } },
     unhealthySince: since.map(),

@@ -35,6 +35,12 @@ const server = new PeerServer(
     join: async () => {
       throw new Error('not used');
     },
+    renew: async () => {
+      throw new Error('not used');
+    },
+    clientCertificate: async () => {
+      throw new Error('not used');
+    },
   },
   silentLogger(),
   limits,

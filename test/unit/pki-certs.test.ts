@@ -29,6 +29,7 @@ function openssl(args: string[]): { status: number | null; out: string } {
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
+const DAY = 86_400_000;
 const dir = tempDir(t, 'ea-pki-');
 
 const ca = await timed('createCa', () => createCa('test', 3650));
@@ -38,8 +39,8 @@ const nodeNames = nodeSubjectNames('node-1', ['10.1.2.3', '2001:DB8:0:0:0:0:0:7'
 const nodeCsrPem = await timed('createCsr', () => createCsr(nodeKey, nodeNames));
 const nodeCsr = await timed('parseCsr', () => parseCsr(nodeCsrPem));
 const now = new Date();
-const nodeCert = await timed('signCsr', () => signCsr(ca, nodeCsr, { profile: 'node', validityDays: 365, now }));
-const clientCert = signCsr(ca, parseCsr(createCsr(clientKey, clientSubjectNames('node-1'))), { profile: 'client', validityDays: 365 });
+const nodeCert = await timed('signCsr', () => signCsr(ca, nodeCsr, { profile: 'node', validityMs: 365 * DAY, now }));
+const clientCert = signCsr(ca, parseCsr(createCsr(clientKey, clientSubjectNames('node-1'))), { profile: 'client', validityMs: 365 * DAY });
 
 const files = {
   ca: join(dir, 'ca.crt'),
@@ -133,16 +134,16 @@ t.test('keys, issuers and fingerprints', async (t) => {
   t.equal(verifyIssuedBy('garbage', ca.certPem), false);
 
   // The other CA expires in 2 days, so a 365-day leaf is cut back to the CA's end.
-  const clamped = certificateInfo(signCsr(other, nodeCsr, { profile: 'node', validityDays: 365 }));
+  const clamped = certificateInfo(signCsr(other, nodeCsr, { profile: 'node', validityMs: 365 * DAY }));
   t.equal(clamped.notAfter.getTime(), certificateInfo(other.certPem).notAfter.getTime());
 
-  t.throws(() => signCsr({ certPem: ca.certPem, keyPem: other.keyPem }, nodeCsr, { profile: 'node', validityDays: 1 }), {
+  t.throws(() => signCsr({ certPem: ca.certPem, keyPem: other.keyPem }, nodeCsr, { profile: 'node', validityMs: DAY }), {
     code: 'EA_PKI_CA_INVALID',
   });
-  t.throws(() => signCsr({ certPem: nodeCert, keyPem: nodeKey.privateKeyPem }, nodeCsr, { profile: 'node', validityDays: 1 }), {
+  t.throws(() => signCsr({ certPem: nodeCert, keyPem: nodeKey.privateKeyPem }, nodeCsr, { profile: 'node', validityMs: DAY }), {
     code: 'EA_PKI_CA_INVALID',
   });
-  t.throws(() => signCsr(ca, nodeCsr, { profile: 'node', validityDays: 0 }), { code: 'EA_PKI_SIGNING_OPTIONS' });
+  t.throws(() => signCsr(ca, nodeCsr, { profile: 'node', validityMs: 0 }), { code: 'EA_PKI_SIGNING_OPTIONS' });
   t.throws(() => certificateInfo('garbage'), { code: 'EA_PKI_CERT_INVALID' });
 });
 
@@ -163,7 +164,7 @@ t.test('signCsr ignores extensions the CSR asks for', async (t) => {
   csr.sign(forge.pki.privateKeyFromPem(nodeKey.privateKeyPem) as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
   const parsed = parseCsr(forge.pki.certificationRequestToPem(csr));
   t.equal(parsed.requestsCa, true);
-  const pem = signCsr(ca, parsed, { profile: 'node', validityDays: 30 });
+  const pem = signCsr(ca, parsed, { profile: 'node', validityMs: 30 * DAY });
   const info = certificateInfo(pem);
   t.equal(info.isCa, false);
   t.same(info.ipAddresses, ['10.1.2.3']);

@@ -239,3 +239,20 @@ t.test('unusable CSRs are EA_PKI_CSR_INVALID', async (t) => {
   }
   t.throws(() => parseCsr(123 as unknown as string), { code: 'EA_PKI_CSR_INVALID' }, 'not a string');
 });
+
+t.test('consumer client certificates: a safe name, CN = that name, no SANs, no CA', async (t) => {
+  const { consumerSubjectNames, consumerNameProblem } = await import('../../src/pki/names.js');
+  const { checkClientCsr } = await import('../../src/pki/policy.js');
+  t.same(consumerSubjectNames('kube-apiserver-etcd-client'), { commonName: 'kube-apiserver-etcd-client', dnsNames: [], ipAddresses: [] });
+  for (const good of ['app1', 'A', 'patroni_1', 'svc.prod-2', '9lives', 'x'.repeat(64)]) t.equal(consumerNameProblem(good), undefined, `"${good}" is fine`);
+  for (const bad of ['', '.', '..', '../x', '-rf', '_x', 'a b', 'a/b', 'etcdctl@n1', 'x'.repeat(65), 'caf\u00e9', 'a\nb']) {
+    t.ok(consumerNameProblem(bad), `${JSON.stringify(bad)} is refused`);
+  }
+  t.throws(() => consumerSubjectNames('../x'), { code: 'EA_PKI_NAME_INVALID' });
+
+  t.doesNotThrow(() => checkClientCsr(fromNames(consumerSubjectNames('app1')), 'app1'));
+  t.throws(() => checkClientCsr(fromNames(consumerSubjectNames('app2')), 'app1'), { code: 'EA_PKI_CSR_REJECTED', message: /"app2" is not "app1"/ });
+  t.throws(() => checkClientCsr(parseCsr(rawCsr(key, 'app1', [san(dns('app1'))])), 'app1'), { code: 'EA_PKI_CSR_REJECTED', message: /DNS name "app1"/ });
+  t.throws(() => checkClientCsr(parseCsr(rawCsr(key, 'app1', [san(ip(V4_OWN))])), 'app1'), { code: 'EA_PKI_CSR_REJECTED', message: /IP address "10\.0\.0\.1"/ });
+  t.throws(() => checkClientCsr(parseCsr(rawCsr(key, 'app1', [{ name: 'basicConstraints', cA: true }])), 'app1'), { code: 'EA_PKI_CSR_REJECTED', message: /CA/ });
+});

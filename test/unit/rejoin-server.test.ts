@@ -24,7 +24,7 @@ const obs = (healthy: Record<string, boolean>): ClusterObservation => ({
   members: Object.entries(healthy).map(([id, h]) => ({ name: `n${id.slice(1)}`, id, peerUrls: [], clientUrls: [], isLearner: false, healthy: h })),
 });
 const records = (o: Partial<ClusterRecords> = {}): ClusterRecords => ({ size: 3, nodes: [], joins: [], admitted: [], ops: [], lockHolder: undefined, problems: [], ...o });
-const caCaller = (n: number): PeerCaller => ({ via: 'ca', commonName: `n${n}`, fingerprint: 'AA', keyId: cand(n).nodeId });
+const caCaller = (n: number): PeerCaller => ({ via: 'ca', commonName: `n${n}`, fingerprint: 'AA', keyId: cand(n).nodeId, node: true, addresses: [cand(n).address] });
 const request = (n: number, reason: JoinRequest['reason'] = 'wiped'): JoinRequest => ({ candidate: cand(n), reason });
 
 function answerer(healthy: Record<string, boolean>) {

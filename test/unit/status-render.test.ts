@@ -54,7 +54,10 @@ const report = (over: Partial<StatusReport> = {}): StatusReport => ({
   leader: { id: '1a', name: 'n1' },
   localMemberId: '1a',
   ready: true,
-  certificates: [{ file: '/etc/etcd/pki/server.crt', notAfter: new Date(Date.now() + 10 * 86_400_000).toISOString(), daysLeft: 10 }],
+  certificates: [
+    { file: '/etc/etcd/pki/server.crt', kind: 'server', notAfter: new Date(Date.now() + 10 * 86_400_000).toISOString(), daysLeft: 10, secondsLeft: 864_000, renewAt: '2026-11-30T00:00:00.000Z' },
+  ],
+  certificateRenewal: { nextRenewalAt: '2026-11-30T00:00:00.000Z', lastRenewal: null, lastError: null, renewals: 0, failures: 0, reenrolled: null, warning: null },
   etcdService: { manager: 'process', state: 'active', detail: 'running', pid: 42, restarts: 2, recentLog: [] },
   snapshots,
   membership: null,
@@ -96,7 +99,10 @@ t.test('metrics parse strictly, with process metrics, snapshot numbers and the h
     wantedSize: 3, configuredSize: 3, sizeNote: null, voters: 3, learners: 0, queue: [], ops: [], plan: null, lockHolder: null, observedAt: null, problems: [],
     counts: [{ op: 'add-learner', result: 'ok', count: 2 }, { op: 'remove', result: 'failed', count: 1 }],
   };
-  const metrics = new AgentMetrics({ report: () => report({ membership }), loopAlive: () => true });
+  const certificateRenewal: StatusReport['certificateRenewal'] = {
+    nextRenewalAt: '2026-11-30T00:00:00.000Z', lastRenewal: null, lastError: 'n1 unreachable', renewals: 4, failures: 2, reenrolled: null, warning: null,
+  };
+  const metrics = new AgentMetrics({ report: () => report({ membership, certificateRenewal }), loopAlive: () => true });
   for (const leader of ['1a', null, '1a', '2b', '2b', '1a']) metrics.leaderObserved(leader);
   const families = parsePrometheusText(await metrics.text());
   const value = (name: string, labels: Record<string, string> = {}): number | undefined =>
@@ -106,6 +112,9 @@ t.test('metrics parse strictly, with process metrics, snapshot numbers and the h
   t.equal(value('etcd_agent_membership_operations_total', { op: 'remove', result: 'failed' }), 1);
   t.equal(value('etcd_agent_leader_changes_seen_total'), 2, 'a change is a different leader than the last one seen');
   t.equal(value('etcd_agent_ca_holder'), 1);
+  t.equal(value('etcd_agent_certificate_renewals_total'), 4, 'renewals, from certificateRenewal');
+  t.equal(value('etcd_agent_certificate_renewal_failures_total'), 2);
+  t.equal(value('etcd_agent_certificate_next_renewal_timestamp_seconds'), Date.parse('2026-11-30T00:00:00.000Z') / 1000);
   t.equal(value('etcd_agent_snapshot_last_success_timestamp_seconds'), Date.parse('2026-11-22T10:00:00.000Z') / 1000);
   t.equal(value('etcd_agent_snapshot_last_size_bytes'), 20512);
   t.equal(value('etcd_agent_snapshot_last_duration_seconds'), 1.5);
@@ -151,7 +160,16 @@ t.test('the status table escapes control characters in every field', async (t) =
       peers: [{ endpoint: f('ep'), sources: [f('s')], origin: f('o'), authenticated: false, name: f('peer'), stage: f('stage'), error: f('err') }],
       refusals: [{ from: f('from'), reason: f('why'), at: f('at') }],
       members: [{ name: f('m'), id: f('mid'), peerUrls: [], clientUrls: [f('url')], isLearner: false, healthy: false, reason: f('mr') }],
-      certificates: [{ file: f('file'), notAfter: f('na'), daysLeft: 1 }],
+      certificates: [{ file: f('file'), kind: 'server', notAfter: f('na'), daysLeft: 1, secondsLeft: 86_400, renewAt: f('ra') }],
+      certificateRenewal: {
+        nextRenewalAt: f('ra'),
+        lastRenewal: { at: f('la'), from: f('lf'), ms: 1, cpuMs: 1, notAfter: f('ln') },
+        lastError: f('le'),
+        renewals: 1,
+        failures: 1,
+        reenrolled: { at: f('ra'), reason: f('rr') },
+        warning: f('warn'),
+      },
       etcdService: { manager: f('mgr'), state: f('st'), detail: f('det'), restarts: 0, recentLog: [] },
       lastError: f('last'),
     });
@@ -159,7 +177,7 @@ t.test('the status table escapes control characters in every field', async (t) =
   // eslint-disable-next-line no-control-regex
   const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.exec(text);
   t.equal(raw, null, `no raw control character (found ${JSON.stringify(raw?.[0])})`);
-  for (const field of ['reason', 'name', 'seed', 'problem', 'ep', 'peer', 'err', 'from', 'why', 'url', 'file', 'det', 'last']) {
+  for (const field of ['reason', 'name', 'seed', 'problem', 'ep', 'peer', 'err', 'from', 'why', 'url', 'file', 'det', 'last', 'lf', 'le', 'rr', 'warn']) {
     t.ok(text.includes(`${field}\\x1b[2J\\x1b]0;owned\\x07\\x9b31m\\u202e\\x0d\\x0a`), `${field}: escaped, visibly`);
   }
   const clean = renderStatusText(withStrings((s) => `${s}-clean`));

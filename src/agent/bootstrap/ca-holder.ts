@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   certificateInfo,
+  checkClientCsr,
   checkCsrPolicy,
   createCa,
   parseCsr,
@@ -11,12 +12,13 @@ import { failpoint } from '../../util/failpoint.js';
 import type { Logger } from '../../util/log.js';
 import type { AdmittedIdentity } from '../admission.js';
 import type { View } from '../peer/protocol.js';
-import type { EnrollRequest, EnrollResponse } from '../peer/protocol.js';
+import type { ClientCertificateResponse, EnrollRequest, EnrollResponse, RenewResponse } from '../peer/protocol.js';
 import type { StateStore } from './state-store.js';
 
 export interface CaHolderOptions {
   clusterName: string;
-  certValidityDays: number;
+  /** Leaf lifetime (pki.certValidity). */
+  certValidityMs: number;
   caValidityDays: number;
 }
 
@@ -87,22 +89,56 @@ export class CaHolder {
    * the caller's TLS session, which is the key its node id is derived from.
    */
   sign(identity: AdmittedIdentity, request: EnrollRequest): EnrollResponse {
+    const pair = this.signPair(identity, request);
+    this.logger.info({ component: 'ca', peer: identity.name, nodeId: identity.nodeId }, 'signed node and client certificates');
+    return {
+      clusterName: this.options.clusterName,
+      ...pair,
+      initialClusterToken: this.initialClusterToken,
+      view: this.view,
+    };
+  }
+
+  /**
+   * A member's certificates again, under the same rules as enrollment: its own
+   * names and addresses, the node CSR on its current key. `how` says for the
+   * log whether it asked with its certificate or re-enrolled with the token.
+   */
+  renew(identity: AdmittedIdentity, request: EnrollRequest, how: string): RenewResponse {
+    const pair = this.signPair(identity, request);
+    const notAfter = certificateInfo(pair.certificate).notAfter.toISOString();
+    this.logger.info({ component: 'ca', peer: identity.name, nodeId: identity.nodeId, how, notAfter }, 'renewed node and client certificates');
+    return pair;
+  }
+
+  /**
+   * A consumer's client certificate (`etcd-agent cert issue`): CN = name,
+   * clientAuth only, no SANs, no CA; the key is the consumer's own (only the
+   * CSR came here). `by` is the member that asked.
+   */
+  signClient(by: AdmittedIdentity, name: string, csrPem: string, validityMs: number): ClientCertificateResponse {
+    const csr = parseCsr(csrPem);
+    checkClientCsr(csr, name, `a client certificate for consumer "${name}"`);
+    const certificate = signCsr(this.ca, csr, { profile: 'client', validityMs });
+    const info = certificateInfo(certificate);
+    this.logger.info(
+      { component: 'ca', consumer: name, by: by.name, serial: info.serialNumber, notAfter: info.notAfter.toISOString() },
+      'signed a client certificate for a consumer',
+    );
+    return { certificate, caCertificate: this.ca.certPem };
+  }
+
+  private signPair(identity: AdmittedIdentity, request: EnrollRequest): RenewResponse {
     const who = { name: identity.name, addresses: identity.addresses };
     const nodeCsr = parseCsr(request.nodeCsr);
     checkCsrPolicy(nodeCsr, { ...who, keyId: identity.keyId }, 'node');
     const clientCsr = parseCsr(request.clientCsr);
     checkCsrPolicy(clientCsr, who, 'client');
-    const validityDays = this.options.certValidityDays;
-    const certificate = signCsr(this.ca, nodeCsr, { profile: 'node', validityDays });
-    const clientCertificate = signCsr(this.ca, clientCsr, { profile: 'client', validityDays });
-    this.logger.info({ component: 'ca', peer: identity.name, nodeId: identity.nodeId }, 'signed node and client certificates');
+    const validityMs = this.options.certValidityMs;
     return {
-      clusterName: this.options.clusterName,
-      certificate,
-      clientCertificate,
+      certificate: signCsr(this.ca, nodeCsr, { profile: 'node', validityMs }),
+      clientCertificate: signCsr(this.ca, clientCsr, { profile: 'client', validityMs }),
       caCertificate: this.ca.certPem,
-      initialClusterToken: this.initialClusterToken,
-      view: this.view,
     };
   }
 }

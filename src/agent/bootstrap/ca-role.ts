@@ -1,11 +1,20 @@
 import { hasHttpStatus } from '../../util/error-catalogue.js';
-import { isAgentError } from '../../util/errors.js';
+import { describeError, isAgentError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
-import { admitCertificate, type GateState, type PeerCaller } from '../admission.js';
+import { admitCertificate, admitClientName, type Admission, type GateState, type MemberFacts, type PeerCaller } from '../admission.js';
 import type { AgentConfig } from '../config/types.js';
 import type { CertificateAuthority } from '../../pki/index.js';
 import { PeerApiError } from '../peer/errors.js';
-import type { Candidate, EnrollRequest, EnrollResponse, View } from '../peer/protocol.js';
+import type {
+  Candidate,
+  ClientCertificateRequest,
+  ClientCertificateResponse,
+  EnrollRequest,
+  EnrollResponse,
+  RenewRequest,
+  RenewResponse,
+  View,
+} from '../peer/protocol.js';
 import { CaHolder, type CaHolderOptions } from './ca-holder.js';
 import type { Enrollment, StateStore } from './state-store.js';
 
@@ -40,6 +49,8 @@ export class CaRole {
     private readonly election: CaElection,
     /** This node's progress: formed or not, and its enrollment record (the cluster token and view it hands out). */
     private readonly node: () => { formed: boolean; enrollment: Enrollment | undefined },
+    /** etcd's member list and `nodes/*` records (renew and client decisions read them first). */
+    private readonly members: () => Promise<MemberFacts> = () => Promise.reject(new Error('no etcd access')),
   ) {}
 
   /** Who signs now, as last observed (never waits on etcd): join answers and renewals go there. */
@@ -99,20 +110,58 @@ export class CaRole {
   }
 
   async serveEnroll(caller: PeerCaller, gate: GateState, request: EnrollRequest): Promise<EnrollResponse> {
-    const who = caller.via === 'token' ? `${caller.info.name} (${caller.info.nodeId})` : caller.via === 'ca' ? caller.commonName : 'this node';
     const now = await this.gateNow(gate);
-    const admission = admitCertificate(caller, now, 'enroll');
-    if (!admission.admitted) {
-      if (admission.code === 'EA_PEER_FORBIDDEN') this.refused(who, `asked for a certificate: ${admission.reason}`);
-      throw new PeerApiError(admission.code, admission.reason);
+    const identity = this.admitted(caller, admitCertificate(caller, now, 'enroll'), 'asked for a certificate');
+    const holder = await this.signerFor(now);
+    return this.signing(caller, () => holder.sign(identity, request));
+  }
+
+  /** POST /v1/renew, or this node renewing itself (caller via 'self'). */
+  async serveRenew(caller: PeerCaller, gate: GateState, request: RenewRequest): Promise<RenewResponse> {
+    const now = await this.withMembers(caller, await this.gateNow(gate));
+    const identity = this.admitted(caller, admitCertificate(caller, now, 'renew'), 'asked to renew its certificates');
+    const holder = await this.signerFor(now);
+    const how = caller.via === 'token' ? 're-enrolled with the join token (its certificate had expired)' : caller.via === 'self' ? 'itself' : 'over its cluster certificate';
+    return this.signing(caller, () => holder.renew(identity, request, how));
+  }
+
+  /** POST /v1/client-certificate (`etcd-agent cert issue` on a member). */
+  async serveClientCertificate(caller: PeerCaller, gate: GateState, request: ClientCertificateRequest): Promise<ClientCertificateResponse> {
+    const now = await this.withMembers(caller, await this.gateNow(gate));
+    const by = this.admitted(caller, admitCertificate(caller, now, 'client'), `asked for a client certificate "${request.name}"`);
+    const nameRefused = admitClientName(request.name, now);
+    if (nameRefused) {
+      this.refused(whoIs(caller), `asked for a client certificate: ${nameRefused.reason}`);
+      throw new PeerApiError(nameRefused.code, nameRefused.reason);
     }
     const holder = await this.signerFor(now);
+    return this.signing(caller, () => holder.signClient(by, request.name, request.csr, request.validitySeconds * 1000));
+  }
+
+  /** The gate's state plus what etcd says about members, read only where it can matter (this node holds the CA). */
+  private async withMembers(caller: PeerCaller, gate: GateState): Promise<GateState> {
+    if (!gate.holder || caller.via === 'self' || !gate.formed) return gate;
     try {
-      return holder.sign(admission.identity, request);
+      return { ...gate, members: await this.members() };
+    } catch (err) {
+      this.logger.warn({ component: 'ca', err: describeError(err) }, 'could not read the members from etcd for a certificate decision');
+      return { ...gate, members: undefined };
+    }
+  }
+
+  private admitted(caller: PeerCaller, admission: Admission, what: string): Extract<Admission, { admitted: true }>['identity'] {
+    if (admission.admitted) return admission.identity;
+    if (admission.code === 'EA_PEER_FORBIDDEN') this.refused(whoIs(caller), `${what}: ${admission.reason}`);
+    throw new PeerApiError(admission.code, admission.reason);
+  }
+
+  private signing<T>(caller: PeerCaller, sign: () => T): T {
+    try {
+      return sign();
     } catch (err) {
       // A refused CSR (the policy's codes carry an HTTP status) is the caller's fault: answer it and record it.
       if (isAgentError(err) && hasHttpStatus(err.code)) {
-        this.refused(who, err.message);
+        this.refused(whoIs(caller), err.message);
         throw new PeerApiError(err.code, err.message);
       }
       throw err;
@@ -122,7 +171,7 @@ export class CaRole {
   private holderOptions(): CaHolderOptions {
     return {
       clusterName: this.config.cluster.name,
-      certValidityDays: this.config.pki.certValidityMs / 86_400_000,
+      certValidityMs: this.config.pki.certValidityMs,
       caValidityDays: this.config.pki.caValidityDays,
     };
   }
@@ -131,4 +180,8 @@ export class CaRole {
 function notHolder(holderName: string | undefined): string {
   if (holderName) return `this agent is not the CA holder; ${holderName} is`;
   return 'this agent is not the CA holder, and no member holds the CA role right now (an election is under way); retry shortly';
+}
+
+function whoIs(caller: PeerCaller): string {
+  return caller.via === 'token' ? `${caller.info.name} (${caller.info.nodeId})` : caller.via === 'ca' ? caller.commonName : 'this node';
 }

@@ -1,3 +1,4 @@
+import { formatDuration } from '../../util/duration.js';
 import { DEFAULTS, withRoot } from './defaults.js';
 import type { AgentConfig } from './types.js';
 
@@ -33,7 +34,17 @@ export function day2Settings(input: Day2Input): Pick<AgentConfig, 'pki' | 'membe
   if (caValidityDays * DAY_MS < certValidityMs) {
     problem('pki.caValidityDays', `${label('pki.caValidityDays')} is ${caValidityDays}, shorter than the leaf certificate validity (pki.certValidity, or pki.certValidityDays); allowed: at least as long, at most 36500`);
   }
-  const expiryWarningMs = durations.get('pki.expiryWarning') ?? DEFAULTS.expiryWarningMs;
+  // A certificate is renewed with a third of its lifetime left (less the jitter): a warning window as long
+  // as that would fail /readyz for most of every certificate's life. The default shrinks with short lifetimes.
+  const warning = durations.get('pki.expiryWarning');
+  const maxWarningMs = Math.floor(certValidityMs / 4);
+  if (warning !== undefined && warning > maxWarningMs) {
+    problem(
+      'pki.expiryWarning',
+      `${label('pki.expiryWarning')} is ${formatDuration(warning)}, more than a quarter of the certificate validity (${formatDuration(certValidityMs)}); certificates are renewed with a third of their life left, so /readyz would fail most of the time; allowed: 0 (off) to ${formatDuration(maxWarningMs)}`,
+    );
+  }
+  const expiryWarningMs = warning ?? Math.min(DEFAULTS.expiryWarningMs, Math.floor(certValidityMs / 6));
 
   const deadAfterMs = durations.get('membership.deadAfter') ?? DEFAULTS.deadAfterMs;
   const learnerTimeoutMs = durations.get('membership.learnerTimeout') ?? DEFAULTS.learnerTimeoutMs;

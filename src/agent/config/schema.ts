@@ -92,7 +92,7 @@ export const CONFIG_FIELDS: readonly FieldSpec[] = [
   field('pki.certValidity', { type: 'duration', minMs: 2 * MINUTE, maxMs: 3650 * DAY }, 'leaf certificate validity, renewed at 2/3 of it (default 365d, min 2m)'),
   field('pki.certValidityDays', { type: 'int', min: 1, max: 3650 }, 'older spelling of pki.certValidity in days; set one of the two'),
   field('pki.caValidityDays', { type: 'int', min: 1, max: 36500 }, 'CA certificate validity in days (default 3650)'),
-  field('pki.expiryWarning', { type: 'duration', minMs: 0, maxMs: 3650 * DAY, zeroOff: true }, '/readyz fails this long before a certificate expires (default 7d)'),
+  field('pki.expiryWarning', { type: 'duration', minMs: 0, maxMs: 3650 * DAY, zeroOff: true }, '/readyz fails this long before a certificate expires (default 7d, or a sixth of pki.certValidity when that is shorter; at most a quarter of it)'),
   field('membership.deadAfter', { type: 'duration', minMs: 10 * SECOND, maxMs: 30 * DAY }, 'a voter unreachable this long is dead and may be replaced (default 60s, min 10s)'),
   field('membership.learnerTimeout', { type: 'duration', minMs: 10 * SECOND, maxMs: DAY }, 'a learner that does not start or catch up within this is removed (default 5m)'),
   field('snapshots.interval', { type: 'duration', minMs: 5 * SECOND, maxMs: 30 * DAY, zeroOff: true }, 'scheduled snapshot interval (default 1h; 0 turns them off)'),

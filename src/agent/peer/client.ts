@@ -183,13 +183,37 @@ export class PeerClient {
   }
 
   private parse<T>(endpoint: Endpoint, res: PeerResponse, schema: object): T {
-    if (res.status < 200 || res.status >= 300) throw refusal(endpoint, res);
-    const validate = validatorFor(schema);
-    if (!validate(res.body)) {
-      throw PeerBadAnswer(endpoint.key, ajv.errorsText(validate.errors));
-    }
-    return res.body as T;
+    return parseAnswer<T>(endpoint, res, schema);
   }
+}
+
+/** The answer's body when it is a 2xx that fits `schema`; otherwise the refusal, or EA_PEER_BAD_ANSWER. */
+export function parseAnswer<T>(endpoint: Endpoint, res: PeerResponse, schema: object): T {
+  if (res.status < 200 || res.status >= 300) throw refusal(endpoint, res);
+  const validate = validatorFor(schema);
+  if (!validate(res.body)) {
+    throw PeerBadAnswer(endpoint.key, ajv.errorsText(validate.errors));
+  }
+  return res.body as T;
+}
+
+/**
+ * One request over mutual TLS with a cluster certificate, no token session:
+ * the answer counts only when the server's certificate chains to the
+ * cluster CA too. For tools on a member (`cert issue`), which hold the
+ * member's certificate but no hello state.
+ */
+export async function callWithClusterCertificate<T>(
+  endpoint: Endpoint,
+  path: string,
+  body: unknown,
+  tls: Required<ClientTls>,
+  schema: object,
+  options: { timeoutMs?: number; localAddress?: string } = {},
+): Promise<T> {
+  const res = await peerRequest(endpoint, 'POST', path, body, tls, options.timeoutMs ?? 10_000, options.localAddress);
+  if (!res.serverChainsToCa) throw PeerBadAnswer(endpoint.key, "its TLS certificate is not signed by this cluster's CA");
+  return parseAnswer<T>(endpoint, res, schema);
 }
 
 function refusal(endpoint: Endpoint, res: PeerResponse): AgentError {

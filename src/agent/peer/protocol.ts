@@ -79,6 +79,35 @@ export interface EnrollResponse {
 }
 
 /**
+ * POST /v1/renew: a member asks the CA holder to sign its server and admin
+ * client certificates again, for the same names and the same server key (the
+ * node id is that key's id, so the key is never rotated). Asked over the
+ * member's cluster certificate; a member whose certificate has expired asks
+ * over a token session instead (see admission.ts).
+ */
+export type RenewRequest = EnrollRequest;
+export interface RenewResponse {
+  certificate: string;
+  clientCertificate: string;
+  caCertificate: string;
+}
+
+/**
+ * POST /v1/client-certificate: `etcd-agent cert issue` on a member asks the CA
+ * holder, over that member's cluster certificate, for a consumer's client
+ * certificate: CN = name, clientAuth only, no SANs.
+ */
+export interface ClientCertificateRequest {
+  name: string;
+  csr: string;
+  validitySeconds: number;
+}
+export interface ClientCertificateResponse {
+  certificate: string;
+  caCertificate: string;
+}
+
+/**
  * POST /v1/join: an agent asks a member of the formed cluster to be let in.
  * Asked again every few seconds while it waits; each ask keeps its place in
  * the queue (`joins/<nodeId>` on a short lease), so a joiner that goes away
@@ -217,6 +246,34 @@ export const enrollResponseSchema = {
     initialClusterToken: { type: 'string', minLength: 8, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' },
     view: viewSchema,
   },
+} as const;
+
+export const renewSchema = enrollSchema;
+
+export const renewResponseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['certificate', 'clientCertificate', 'caCertificate'],
+  properties: { certificate: pem, clientCertificate: pem, caCertificate: pem },
+} as const;
+
+/** 2 minutes (pki.certValidity's minimum) to 10 years. */
+export const clientCertificateSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'csr', 'validitySeconds'],
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+    csr: pem,
+    validitySeconds: { type: 'integer', minimum: 120, maximum: 3650 * 86400 },
+  },
+} as const;
+
+export const clientCertificateResponseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['certificate', 'caCertificate'],
+  properties: { certificate: pem, caCertificate: pem },
 } as const;
 
 const memberId = { type: 'string', minLength: 1, maxLength: 16, pattern: '^[0-9a-f]+$' } as const;

@@ -2,11 +2,17 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../../util/log.js';
 import { httpStatusOf } from '../../util/error-catalogue.js';
-import { fingerprintOf, helloProof, keyIdOfCertificate, verifyHelloProof } from '../../pki/index.js';
+import { certificateInfo, fingerprintOf, helloProof, keyIdOfCertificate, loopbackIps, verifyHelloProof } from '../../pki/index.js';
 import type { PeerCaller } from '../admission.js';
 import {
   MAX_BODY_BYTES,
+  clientCertificateSchema,
   enrollSchema,
+  renewSchema,
+  type ClientCertificateRequest,
+  type ClientCertificateResponse,
+  type RenewRequest,
+  type RenewResponse,
   helloFinishSchema,
   joinSchema,
   helloStartSchema,
@@ -49,6 +55,8 @@ export interface PeerServerHandlers {
   enroll(caller: PeerCaller, request: EnrollRequest): Promise<EnrollResponse>;
   /** POST /v1/join: a joiner asks a member of the formed cluster to be let in. */
   join(caller: PeerCaller, request: JoinRequest): Promise<JoinResponse>;
+  renew(caller: PeerCaller, request: RenewRequest): Promise<RenewResponse>;
+  clientCertificate(caller: PeerCaller, request: ClientCertificateRequest): Promise<ClientCertificateResponse>;
 }
 
 interface Session {
@@ -227,6 +235,16 @@ export class PeerServer {
       const caller = this.caller(request);
       return this.handlers.join(caller, request.body);
     });
+
+    app.post<{ Body: RenewRequest }>('/v1/renew', { schema: { body: renewSchema } }, async (request) => {
+      const caller = this.caller(request);
+      return this.handlers.renew(caller, request.body);
+    });
+
+    app.post<{ Body: ClientCertificateRequest }>('/v1/client-certificate', { schema: { body: clientCertificateSchema } }, async (request) => {
+      const caller = this.caller(request);
+      return this.handlers.clientCertificate(caller, request.body);
+    });
   }
 
   private caller(request: FastifyRequest): PeerCaller {
@@ -237,7 +255,16 @@ export class PeerServer {
     const keyId = keyIdOfCertificate(cert.raw);
     if (this.tls.caPem && socket.authorized) {
       const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN : '';
-      return { via: 'ca', commonName: cn, fingerprint, keyId };
+      const facts = certificateInfo(cert.raw);
+      const loopback = new Set(loopbackIps());
+      return {
+        via: 'ca',
+        commonName: cn,
+        fingerprint,
+        keyId,
+        node: facts.extendedKeyUsage.includes('serverAuth'),
+        addresses: facts.ipAddresses.filter((ip) => !loopback.has(ip)),
+      };
     }
     const session = this.sessions.get(fingerprint);
     if (!session || session.expiresAt < Date.now()) throw helloRequired();

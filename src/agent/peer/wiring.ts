@@ -3,7 +3,18 @@ import type { Logger } from '../../util/log.js';
 import { admitHello, type GateState, type PeerCaller } from '../admission.js';
 import type { AgentConfig } from '../config/types.js';
 import { PeerClient } from './client.js';
-import type { EnrollRequest, EnrollResponse, JoinRequest, JoinResponse, PeerInfo, ViewReport } from './protocol.js';
+import type {
+  ClientCertificateRequest,
+  ClientCertificateResponse,
+  EnrollRequest,
+  EnrollResponse,
+  JoinRequest,
+  JoinResponse,
+  PeerInfo,
+  RenewRequest,
+  RenewResponse,
+  ViewReport,
+} from './protocol.js';
 import { PeerServer, type ServerTls } from './server.js';
 import { PeerTracker } from './tracker.js';
 
@@ -18,6 +29,8 @@ export interface PeerSide {
   pinned(): string[];
   enroll(caller: PeerCaller, request: EnrollRequest): Promise<EnrollResponse>;
   join(caller: PeerCaller, request: JoinRequest): Promise<JoinResponse>;
+  renew(caller: PeerCaller, request: RenewRequest): Promise<RenewResponse>;
+  clientCertificate(caller: PeerCaller, request: ClientCertificateRequest): Promise<ClientCertificateResponse>;
   authenticated(): void;
   refused(from: string, reason: string): void;
 }
@@ -51,6 +64,8 @@ export function createPeerParts(config: AgentConfig, side: PeerSide, logger: Log
     peerRefused: (from, reason) => side.refused(from, reason),
     enroll: (caller, request) => side.enroll(caller, request),
     join: (caller, request) => side.join(caller, request),
+    renew: (caller, request) => side.renew(caller, request),
+    clientCertificate: (caller, request) => side.clientCertificate(caller, request),
   }, logger);
   return { client, tracker, server };
 }

@@ -79,9 +79,12 @@ export class AgentMetrics implements MetricsHooks {
       registers,
       collect() {
         this.reset();
-        for (const c of report().certificates) this.set({ file: c.file }, Math.round((Date.parse(c.notAfter) - Date.now()) / 1000));
+        for (const c of report().certificates) this.set({ file: c.file }, c.secondsLeft);
       },
     });
+    gauge('etcd_agent_certificate_next_renewal_timestamp_seconds', 'Unix time of the next planned renewal of the node certificates (0: none planned).', (r) =>
+      r.certificateRenewal.nextRenewalAt ? Date.parse(r.certificateRenewal.nextRenewalAt) / 1000 : 0,
+    );
     gauge('etcd_agent_ca_holder', 'This node holds the CA role (1) or not (0).', (r) => (r.caHolder?.self ? 1 : 0));
 
     gauge('etcd_agent_snapshot_last_success_timestamp_seconds', 'Unix time of the last verified snapshot this agent took (0: none yet).', (r) =>
@@ -103,6 +106,8 @@ export class AgentMetrics implements MetricsHooks {
         },
       });
     };
+    counterFromReport('etcd_agent_certificate_renewals_total', 'Renewals of the node certificates since the agent started.', (r) => r.certificateRenewal.renewals);
+    counterFromReport('etcd_agent_certificate_renewal_failures_total', 'Renewal attempts that failed since the agent started (retried; the old certificates stay in place).', (r) => r.certificateRenewal.failures);
     counterFromReport('etcd_agent_snapshot_successes_total', 'Snapshots taken and verified since the agent started.', (r) => r.snapshots.successes);
     counterFromReport('etcd_agent_snapshot_failures_total', 'Snapshots that failed since the agent started (no partial file kept, no older snapshot removed).', (r) => r.snapshots.failures);
 

@@ -92,9 +92,31 @@ export interface MembershipStatus {
 
 export interface CertificateStatus {
   file: string;
+  /** ca: the cluster CA (never renewed by the agent); server: serving + peer; client: the local admin client. */
+  kind: 'ca' | 'server' | 'client';
   notAfter: string;
   daysLeft: number;
+  /** Seconds until it expires (negative once expired): the number /metrics exports per certificate. */
+  secondsLeft: number;
+  /** When the agent renews it next (null for the CA, or before enrollment). */
+  renewAt: string | null;
 }
+
+/** The certificates controller: renewals of this node's server and admin-client certificates. */
+export interface CertificateRenewalStatus {
+  /** 2/3 of the lifetime plus jitter (or the retry time after a failure). */
+  nextRenewalAt: string | null;
+  lastRenewal: { at: string; from: string; ms: number; cpuMs: number; notAfter: string } | null;
+  lastError: string | null;
+  /** Since the agent started. */
+  renewals: number;
+  failures: number;
+  /** Set once this node re-enrolled with the join token because its certificate had expired. */
+  reenrolled: { at: string; reason: string } | null;
+}
+
+/** Before the certificates controller exists (not formed yet): nothing renewed, nothing planned. */
+export const NO_RENEWAL: CertificateRenewalStatus = { nextRenewalAt: null, lastRenewal: null, lastError: null, renewals: 0, failures: 0, reenrolled: null };
 
 export interface ControllerStatus {
   name: string;
@@ -192,6 +214,10 @@ export interface StatusReport {
   localMemberId: string | null;
   ready: boolean;
   certificates: CertificateStatus[];
+  certificateRenewal: CertificateRenewalStatus & {
+    /** Why /readyz fails because of a certificate (expired, or within pki.expiryWarning of expiry); null when none. */
+    warning: string | null;
+  };
   etcdService: { manager: string; state: string; detail: string; pid?: number; restarts: number; recentLog: string[] };
   /** Steady-state controllers (after formation): when each last ran and its last error. */
   controllers: ControllerStatus[];

@@ -69,8 +69,17 @@ export function renderStatusText(report: StatusReport): string {
     ));
   }
   if (r.certificates.length > 0) {
+    const renewal = r.certificateRenewal;
     lines.push('', 'CERTIFICATES');
-    lines.push(table(['FILE', 'EXPIRES', 'DAYS LEFT'], r.certificates.map((c) => [c.file, c.notAfter, String(c.daysLeft)])));
+    lines.push(table(
+      ['FILE', 'EXPIRES', 'LEFT', 'RENEWS AT'],
+      r.certificates.map((c) => [c.file, c.notAfter, left(c.secondsLeft), c.renewAt ?? (c.kind === 'ca' ? '(not renewed by the agent)' : '')]),
+    ));
+    const last = renewal.lastRenewal;
+    lines.push(`renewals: ${renewal.renewals} since start${last ? `, last at ${last.at} from ${last.from} (${last.ms} ms, ${last.cpuMs} ms CPU)` : ''}${renewal.failures ? `, ${renewal.failures} failed` : ''}`);
+    if (renewal.lastError) lines.push(`last renewal error: ${renewal.lastError}`);
+    if (renewal.reenrolled) lines.push(`re-enrolled at ${renewal.reenrolled.at}: ${renewal.reenrolled.reason}`);
+    if (renewal.warning) lines.push(`WARNING: ${renewal.warning}`);
   }
   const snap = r.snapshots;
   if (snap.enabled || snap.lastSuccess || snap.lastFailure || snap.files.length > 0) {
@@ -97,6 +106,17 @@ function caHolderText(r: StatusReport): string {
   const where = `${h.address.includes(':') ? `[${h.address}]` : h.address}:${h.peerApiPort}`;
   const how = h.source === 'election' ? `since ${h.since ?? '?'}` : h.source === 'join-answer' ? 'as its admission said' : 'lowest id of the initial members';
   return `${h.name} at ${where}${h.self ? ' (this node)' : ''}, ${how}`;
+}
+
+/** 86400 → '1d0h'; short and exact enough for a table cell. */
+function left(seconds: number): string {
+  if (seconds <= 0) return 'expired';
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  if (d > 0) return `${d}d${h}h`;
+  if (h > 0) return `${h}h${m}m`;
+  return `${m}m${seconds % 60}s`;
 }
 
 function table(header: string[], rows: string[][]): string {

@@ -1,11 +1,12 @@
-import { certificateInfo } from '../../pki/index.js';
 import type { ServiceStatus } from '../../systemd/service-manager.js';
 import type { ClusterObservation } from '../controllers/cluster-health.js';
 import { isDead } from '../controllers/dead-members.js';
 import type { AgentConfig } from '../config/types.js';
 import { caHolderOf } from '../bootstrap/election.js';
 import type { Candidate, View } from '../peer/protocol.js';
-import type { CaHolderStatus, CaRoleStatus, CertificateStatus, ControllerStatus, MembershipStatus, PeerStatus, Phase, SnapshotStatus, StatusReport } from './model.js';
+import { expiryWarning } from '../certs/renewal-plan.js';
+import type { CertificateFact } from '../credentials.js';
+import type { CaHolderStatus, CaRoleStatus, CertificateRenewalStatus, CertificateStatus, ControllerStatus, MembershipStatus, PeerStatus, Phase, SnapshotStatus, StatusReport } from './model.js';
 
 /** Everything /status is made of, as plain data the agent already holds. */
 export interface StatusInput {
@@ -26,7 +27,8 @@ export interface StatusInput {
   discovery: { sources: string[]; problems: string[] };
   peers: PeerStatus[];
   refusals: { from: string; reason: string; at: string }[];
-  certificates: CertificateStatus[];
+  certificates: CertificateFact[];
+  certificateRenewal: CertificateRenewalStatus;
   controllers: ControllerStatus[];
   snapshots: SnapshotStatus;
   service: { kind: string; status: ServiceStatus };
@@ -48,6 +50,8 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     const unhealthyForMs = Math.max(0, now - since);
     return { ...m, unhealthySince: new Date(since).toISOString(), unhealthyForMs, dead: isDead(m, unhealthyForMs, config.membership.deadAfterMs) };
   });
+  const renewal = input.certificateRenewal;
+  const warning = expiryWarning(input.certificates, config.pki.expiryWarningMs, now, renewal.lastError);
   const memberName = (id: string): string => obs?.members.find((m) => m.id === id)?.name ?? '';
   return {
     version: input.version,
@@ -78,8 +82,10 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     leader: obs?.leaderId ? { id: obs.leaderId, name: memberName(obs.leaderId) } : null,
     localMemberId: obs?.localMemberId ?? formed?.memberId ?? null,
     // The service manager knows at once when etcd is down (killed, restarting); the next health check may be seconds away.
-    ready: Boolean(formed && obs?.localHealthy && input.observationFresh && service.status.state === 'active'),
-    certificates: input.certificates,
+    // A certificate about to expire fails readiness before it can fail etcd: renewal is not happening.
+    ready: Boolean(formed && obs?.localHealthy && input.observationFresh && service.status.state === 'active' && warning === null),
+    certificates: certificateStatus(input.certificates, renewal.nextRenewalAt, now),
+    certificateRenewal: { ...renewal, warning },
     etcdService: {
       manager: service.kind,
       state: service.status.state,
@@ -114,10 +120,17 @@ export function caHolderStatus(input: Pick<StatusInput, 'view' | 'caRole' | 'for
   return { nodeId: known.nodeId, name: known.name, address: known.address, peerApiPort: known.peerApiPort, self: known.nodeId === input.nodeId, since: null, source };
 }
 
-/** Expiry of each certificate file, from its PEM. */
-export function certificateStatus(files: [file: string, pem: string][], now = Date.now()): CertificateStatus[] {
-  return files.map(([file, pem]) => {
-    const notAfter = certificateInfo(pem).notAfter;
-    return { file, notAfter: notAfter.toISOString(), daysLeft: Math.floor((notAfter.getTime() - now) / 86_400_000) };
+/** Expiry of each certificate file, and when the agent renews it. */
+export function certificateStatus(facts: CertificateFact[], nextRenewalAt: string | null, now = Date.now()): CertificateStatus[] {
+  return facts.map((f) => {
+    const left = f.notAfter.getTime() - now;
+    return {
+      file: f.file,
+      kind: f.kind,
+      notAfter: f.notAfter.toISOString(),
+      daysLeft: Math.floor(left / 86_400_000),
+      secondsLeft: Math.floor(left / 1000),
+      renewAt: f.kind === 'ca' ? null : nextRenewalAt,
+    };
   });
 }

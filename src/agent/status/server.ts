@@ -40,6 +40,7 @@ export function createStatusServer(source: StatusSource): FastifyInstance {
 
 export function readinessReason(report: StatusReport): string {
   if (report.phase !== 'formed') return `${report.phase}: ${report.reason}`;
+  if (report.certificateRenewal.warning) return report.certificateRenewal.warning;
   if (report.etcdService.state !== 'active') return `the etcd service is ${report.etcdService.state}: ${report.etcdService.detail}`;
   const local = report.members.find((m) => m.id === report.localMemberId);
   if (!local) return 'this node is not (yet) listed as an etcd member';
