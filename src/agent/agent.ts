@@ -31,6 +31,7 @@ import { enrollResponseSchema, type EnrollResponse } from './peer/protocol.js';
 import type { PeerServer } from './peer/server.js';
 import { createPeerParts } from './peer/wiring.js';
 import { createRecoveryParts, type RecoveryParts } from './recovery-wiring.js';
+import type { AgentContext } from './wiring-context.js';
 import { candidateOf, endpointOfInfo, type PeerTracker } from './peer/tracker.js';
 import { AgentMetrics } from './status/metrics.js';
 import { PhaseState, type Phase } from './status/phase.js';
@@ -153,7 +154,7 @@ export class Agent {
       refused: (from, reason) => this.phase.refused(from, reason),
     }, this.logger);
     ({ client: this.client, tracker: this.tracker, server: this.peerServer } = peer);
-    this.membership = createMembershipParts({
+    const context: AgentContext = {
       config: this.config,
       logger: this.logger,
       store: this.store,
@@ -167,28 +168,17 @@ export class Agent {
       observation: () => this.observation,
       say: (phase, reason) => this.phase.set(phase, reason),
       refused: (who, reason) => this.phase.refused(who, reason),
-      enrolled: () => this.peerServer.updateTls(this.creds.tls()),
       wake: () => this.waker.wake(),
+    };
+    this.membership = createMembershipParts({
+      ...context,
+      enrolled: () => this.peerServer.updateTls(this.creds.tls()),
       rules: [(input, facts) => this.repair.rule(input, facts)],
       otherReason: (caller, request, records, members) => this.repair.otherReason(caller, request, records, members),
       // A removal cannot be undone: a verified snapshot first, or no removal.
       beforeRemoval: async (reason) => void (await this.recovery.snapshots.snapshotNow(`before removing a member: ${reason}`)),
     });
-    this.repair = createRepairParts({
-      config: this.config,
-      logger: this.logger,
-      store: this.store,
-      state,
-      etcd: this.etcd,
-      creds: () => this.creds,
-      client: () => this.client,
-      tracker: () => this.tracker,
-      observation: () => this.observation,
-      unhealthySince: () => this.membership.unhealthy.map(),
-      say: (phase, reason) => this.phase.set(phase, reason),
-      refused: (who, reason) => this.phase.refused(who, reason),
-      wake: () => this.waker.wake(),
-    });
+    this.repair = createRepairParts({ ...context, unhealthySince: () => this.membership.unhealthy.map() });
     await this.repair.rejoin.load();
     this.health = new HealthController(localClientUrl(this.config), () => this.creds.pki()!, () => state.enrollment!, (o) => {
       this.observation = o;
@@ -199,14 +189,8 @@ export class Agent {
       this.phase.set('formed', o.reason);
     }, () => this.voterUrls());
     this.certs = createCertificateParts({
-      config: this.config,
-      paths: this.pki,
-      logger: this.logger,
-      creds: () => this.creds,
-      state,
+      ...context,
       ca: this.ca,
-      client: () => this.client,
-      tracker: () => this.tracker,
       peerServer: () => this.peerServer,
       caHolder: () => this.ca.currentHolder(),
     }).certificates;

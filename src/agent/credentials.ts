@@ -3,7 +3,7 @@ import { certificateInfo, createEphemeralIdentity, keyIdOfPublicKey, leafLifetim
 import { AgentError } from '../util/errors.js';
 import { ensureKey } from './bootstrap/enrollment.js';
 import type { NodeIdentity, StateStore } from './bootstrap/state-store.js';
-import { readNodePki, type NodePki, type PkiPaths } from './files/pki-files.js';
+import { adminTlsOf, readNodePki, type NodePki, type PkiPaths } from './files/pki-files.js';
 import type { ServerTls } from './peer/server.js';
 
 /** One certificate file of this node, parsed once when it is loaded. */
@@ -82,7 +82,7 @@ export class NodeCredentials {
   adminTls(): EtcdTls {
     const pki = this.nodePki;
     if (!pki) throw new AgentError('EA_ADMIN_CERT_UNAVAILABLE', 'this node holds no cluster certificate yet');
-    return { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
+    return adminTlsOf(pki);
   }
 
   certificates(): CertificateFact[] {

@@ -1,42 +1,18 @@
-import type { PeerSet } from '../discovery/index.js';
 import type { EtcdTls } from '../etcd/client.js';
 import { readAdmitted } from '../etcd/records.js';
-import type { Logger } from '../util/log.js';
 import type { GateState, PeerCaller } from './admission.js';
-import type { StateStore } from './bootstrap/state-store.js';
-import type { AgentConfig } from './config/types.js';
-import type { ClusterObservation } from './controllers/cluster-health.js';
-import type { EtcdService } from './controllers/etcd-service.js';
 import { MembershipController } from './controllers/membership.js';
 import type { PlanRule } from './controllers/membership-plan.js';
 import { UnhealthySince } from './controllers/unhealthy-since.js';
-import type { NodeCredentials } from './credentials.js';
 import { localClientUrl } from './files/etcd-files.js';
-import type { PkiPaths } from './files/pki-files.js';
 import { JoinServer, type JoinServerDeps } from './join/join-server.js';
 import { Joiner } from './join/joiner.js';
-import type { NodeState } from './node-state.js';
-import type { PeerClient } from './peer/client.js';
-import { candidateOf, type PeerTracker } from './peer/tracker.js';
-import type { Phase } from './status/phase.js';
+import { candidateOf } from './peer/tracker.js';
+import type { AgentContext } from './wiring-context.js';
 
 /** What the membership parts need from the conductor (late-bound: the peer parts exist only after start()). */
-export interface MembershipWiringDeps {
-  config: AgentConfig;
-  logger: Logger;
-  store: StateStore;
-  state: NodeState;
-  pki: PkiPaths;
-  etcd: EtcdService;
-  creds: () => NodeCredentials;
-  client: () => PeerClient;
-  tracker: () => PeerTracker;
-  peerSet: () => PeerSet;
-  observation: () => ClusterObservation | undefined;
-  say: (phase: Phase, reason: string) => void;
-  refused: (who: string, reason: string) => void;
+export interface MembershipWiringDeps extends AgentContext {
   enrolled: () => void;
-  wake: () => void;
   /** Repair rules put in front of the join rules. */
   rules?: readonly PlanRule[];
   beforeRemoval?: (reason: string) => Promise<void>;
@@ -60,11 +36,7 @@ export interface MembershipParts {
  */
 export function createMembershipParts(d: MembershipWiringDeps): MembershipParts {
   const localUrl = localClientUrl(d.config);
-  const tls = (): EtcdTls => {
-    const pki = d.creds().pki();
-    if (!pki) throw new Error('this node holds no cluster certificate yet');
-    return { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
-  };
+  const tls = (): EtcdTls => d.creds().adminTls();
   const self = () => candidateOf(d.state.selfInfo());
   const controller = new MembershipController({
     config: d.config,

@@ -1,39 +1,19 @@
 import type { EtcdTls } from '../etcd/client.js';
 import { describeError } from '../util/errors.js';
-import type { Logger } from '../util/log.js';
-import type { StateStore } from './bootstrap/state-store.js';
-import type { AgentConfig } from './config/types.js';
-import type { ClusterObservation } from './controllers/cluster-health.js';
 import type { Controller } from './controllers/controller.js';
-import type { EtcdService } from './controllers/etcd-service.js';
 import type { PlanRule } from './controllers/membership-plan.js';
 import { askMembers, judgeMembership } from './controllers/removal-check.js';
 import { repairRule } from './controllers/repair-rules.js';
-import type { NodeCredentials } from './credentials.js';
 import { inspectDataDir, readDataDirClaim } from './files/data-dir.js';
 import { clientUrl, localClientUrl } from './files/etcd-files.js';
 import { Rejoin } from './join/rejoin.js';
 import { rejoinAnswerer } from './join/rejoin-server.js';
-import type { NodeState } from './node-state.js';
-import type { PeerClient } from './peer/client.js';
 import { joinResponseSchema, type Candidate, type JoinResponse } from './peer/protocol.js';
-import { candidateOf, endpointOfInfo, type PeerTracker } from './peer/tracker.js';
-import type { Phase } from './status/phase.js';
+import { candidateOf, endpointOfInfo } from './peer/tracker.js';
+import type { AgentContext } from './wiring-context.js';
 
-export interface RepairWiringDeps {
-  config: AgentConfig;
-  logger: Logger;
-  store: StateStore;
-  state: NodeState;
-  etcd: EtcdService;
-  creds: () => NodeCredentials;
-  client: () => PeerClient;
-  tracker: () => PeerTracker;
-  observation: () => ClusterObservation | undefined;
+export interface RepairWiringDeps extends AgentContext {
   unhealthySince: () => ReadonlyMap<string, number>;
-  say: (phase: Phase, reason: string) => void;
-  refused: (who: string, reason: string) => void;
-  wake: () => void;
 }
 
 /** After this long without a healthy local member, the agent asks the others whether its member still exists. */
@@ -49,11 +29,7 @@ const REMOVAL_CHECK_EVERY_MS = 5_000;
  * before it asks to join when its data dir holds its own earlier data.
  */
 export function createRepairParts(d: RepairWiringDeps) {
-  const tls = (): EtcdTls => {
-    const pki = d.creds().pki();
-    if (!pki) throw new Error('this node holds no cluster certificate');
-    return { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
-  };
+  const tls = (): EtcdTls => d.creds().adminTls();
   const rule: PlanRule = repairRule({
     unhealthySince: d.unhealthySince,
     localMemberId: () => d.observation()?.localMemberId ?? d.state.formed?.memberId,

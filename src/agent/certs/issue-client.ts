@@ -28,7 +28,7 @@ import { createPublicKey } from 'node:crypto';
 import { caHolderOf } from '../bootstrap/election.js';
 import { StateStore } from '../bootstrap/state-store.js';
 import type { AgentConfig } from '../config/types.js';
-import { pkiPaths, readNodePki } from '../files/pki-files.js';
+import { adminTlsOf, pkiPaths, readNodePki } from '../files/pki-files.js';
 import { callWithClusterCertificate } from '../peer/client.js';
 import { clientCertificateResponseSchema, type Candidate, type ClientCertificateResponse } from '../peer/protocol.js';
 import { endpointOfInfo } from '../peer/tracker.js';
@@ -86,7 +86,7 @@ export async function issueClientCertificate(o: IssueOptions): Promise<IssuedCli
   // Who to ask: the CA holder of the agreed view first, then every known agent (a non-holder refuses at once).
   const facts = await readMemberFacts(
     [localClientUrl(config)],
-    { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem },
+    adminTlsOf(pki),
     config.cluster.name,
     5000,
   ).catch((): MemberFacts | undefined => undefined);

@@ -4,41 +4,25 @@
  * Kept out of agent.ts, which only composes.
  */
 import { readMemberFacts, type MemberFacts } from '../../etcd/node-records.js';
-import type { EtcdTls } from '../../etcd/client.js';
-import type { Logger } from '../../util/log.js';
 import type { CaRole } from '../bootstrap/ca-role.js';
+import type { AgentContext } from '../wiring-context.js';
 import type { AgentConfig } from '../config/types.js';
 import { CertificatesController } from '../controllers/certificates.js';
 import type { NodeCredentials } from '../credentials.js';
 import { localClientUrl } from '../files/etcd-files.js';
-import type { PkiPaths } from '../files/pki-files.js';
-import type { NodeState } from '../node-state.js';
-import type { PeerClient } from '../peer/client.js';
 import { renewResponseSchema, type Candidate, type RenewRequest, type RenewResponse } from '../peer/protocol.js';
 import type { PeerServer } from '../peer/server.js';
-import { endpointOfInfo, type PeerTracker } from '../peer/tracker.js';
+import { endpointOfInfo } from '../peer/tracker.js';
 import { askCandidates, candidateList } from './renew-request.js';
 
 /** Who holds the CA role now, as this node knows it (undefined: unknown). */
 export type CaHolderLookup = () => Candidate | undefined | Promise<Candidate | undefined>;
 
-export interface CertificatePartsInput {
-  config: AgentConfig;
-  paths: PkiPaths;
-  logger: Logger;
-  creds: () => NodeCredentials;
-  state: NodeState;
+export interface CertificatePartsInput extends AgentContext {
   ca: CaRole;
-  client: () => PeerClient;
-  tracker: () => PeerTracker;
   peerServer: () => PeerServer;
   /** The elected CA holder as this node knows it (CaRole.currentHolder()). */
   caHolder: CaHolderLookup;
-}
-
-export function etcdTlsOf(creds: NodeCredentials): EtcdTls | undefined {
-  const pki = creds.pki();
-  return pki ? { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem } : undefined;
 }
 
 /** etcd's members and nodes/* records, through the local member first. */
@@ -49,8 +33,7 @@ export function memberFactsReader(input: {
   otherClientUrls: () => string[];
 }): () => Promise<MemberFacts> {
   return async () => {
-    const tls = etcdTlsOf(input.creds());
-    if (!tls) throw new Error('this node has no cluster certificate to read etcd with');
+    const tls = input.creds().adminTls();
     const local = localClientUrl(input.config);
     const endpoints = [local, ...input.otherClientUrls().filter((u) => u !== local)];
     return readMemberFacts(endpoints, tls, input.config.cluster.name, 3000);
@@ -77,7 +60,7 @@ export function createCertificateParts(input: CertificatePartsInput): { certific
 
   const certificates = new CertificatesController({
     creds: input.creds(),
-    paths: input.paths,
+    paths: input.pki,
     self: { name: config.node.name, address: config.node.advertiseAddress },
     ask,
     switched: () => input.peerServer().updateTls(input.creds().tls()),

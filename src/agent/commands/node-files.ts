@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { EtcdTls } from '../../etcd/client.js';
 import { AgentError } from '../../util/errors.js';
 import { loadConfig, type AgentConfig, type LoadConfigOptions } from '../config/index.js';
-import { pkiPaths, readNodePki } from '../files/pki-files.js';
+import { adminTlsOf, pkiPaths, readNodePki } from '../files/pki-files.js';
 import type { CliIo } from './args.js';
 
 /** `--config PATH` and `--root DIR`, as `run` takes them: how a day-2 command finds the node's files. */
@@ -34,5 +34,5 @@ export async function nodeAdminTls(config: AgentConfig): Promise<EtcdTls> {
       `this node has no complete set of certificates in ${paths.dir} (ca.crt, etcdctl.crt, etcdctl.key): it has not enrolled in a cluster yet, or --config/--root point at another node`,
     );
   }
-  return { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
+  return adminTlsOf(pki);
 }

@@ -12,7 +12,7 @@ import {
 } from '../../pki/index.js';
 import { defineError, describeError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
-import type { NodePki } from '../files/pki-files.js';
+import { adminTlsOf, type NodePki } from '../files/pki-files.js';
 import type { Candidate } from '../peer/protocol.js';
 import type { CaRoleStatus } from '../status/model.js';
 import { candidateFromValue, electionValue } from './ca-role-value.js';
@@ -92,7 +92,7 @@ export class CaRoleController implements Controller {
     if (this.closed) return;
     const pki = this.deps.pki();
     if (!pki) return;
-    const tls: EtcdTls = { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
+    const tls: EtcdTls = adminTlsOf(pki);
     // A renewed client certificate: a holder keeps its session (etcd checks a certificate only when a
     // connection opens), anyone else takes the new one now; a holder does once it no longer leads.
     if (this.session && this.session.tls.certPem !== tls.certPem && !this.session.elected()) {

@@ -1,5 +1,5 @@
 import type { Enrollment } from '../bootstrap/state-store.js';
-import type { NodePki } from '../files/pki-files.js';
+import { adminTlsOf, type NodePki } from '../files/pki-files.js';
 import { observeCluster, type ClusterObservation } from './cluster-health.js';
 import type { Controller } from './controller.js';
 
@@ -34,7 +34,7 @@ export class HealthController implements Controller {
     const pki = this.pki();
     const observation = await observeCluster(
       this.localUrl,
-      { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem },
+      adminTlsOf(pki),
       forming ? this.enrollment().view : undefined,
       this.fallbackUrls(),
     );

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { defineError } from '../../util/errors.js';
 import { readFileIfExists, writeFileAtomic } from '../../util/atomic-write.js';
 import { failpoint } from '../../util/failpoint.js';
+import type { EtcdTls } from '../../etcd/client.js';
 
 /** The certificate files in the pki dir (DESIGN.md: /etc/etcd/pki). */
 export interface PkiPaths {
@@ -31,6 +32,11 @@ export interface NodePki {
   serverKeyPem: string;
   clientCertPem: string;
   clientKeyPem: string;
+}
+
+/** The admin client certificate as etcd client TLS (the node's own etcd, and the cluster's). */
+export function adminTlsOf(pki: NodePki): EtcdTls {
+  return { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
 }
 
 export const PkiFileInvalid = defineError('EA_PKI_FILE_INVALID', (file: string, why: string) => `${file} is unusable (${why}); it was left as it is — restore it from a backup`);

@@ -10,7 +10,7 @@ import type { AgentConfig } from '../config/types.js';
 import type { EtcdService } from '../controllers/etcd-service.js';
 import type { NodeCredentials } from '../credentials.js';
 import { clientUrl, localClientUrl } from '../files/etcd-files.js';
-import type { PkiPaths } from '../files/pki-files.js';
+import { adminTlsOf, type PkiPaths } from '../files/pki-files.js';
 import type { NodeState } from '../node-state.js';
 import type { PeerClient } from '../peer/client.js';
 import { enrollResponseSchema, joinResponseSchema, type Candidate, type EnrollResponse, type JoinResponse } from '../peer/protocol.js';
@@ -182,7 +182,7 @@ export class Joiner {
     const pki = creds().pki()!;
     let status;
     try {
-      status = await endpointStatus(localClientUrl(config), { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem }, STATUS_TIMEOUT_MS);
+      status = await endpointStatus(localClientUrl(config), adminTlsOf(pki), STATUS_TIMEOUT_MS);
     } catch (err) {
       const now = Date.now();
       this.silentSince ??= now;

@@ -11,7 +11,7 @@ import { defineError } from '../../util/errors.js';
 import { StateStore, type Enrollment, type FormedMarker, type HolderRecord, type KnownMembers, type RestoreMarker } from '../bootstrap/state-store.js';
 import type { AgentConfig } from '../config/types.js';
 import { clientUrl, localClientUrl } from '../files/etcd-files.js';
-import { pkiPaths, readNodePki, type NodePki } from '../files/pki-files.js';
+import { adminTlsOf, pkiPaths, readNodePki, type NodePki } from '../files/pki-files.js';
 
 export const RestoreRefused = defineError('EA_RESTORE_REFUSED', (why: string, todo: string) => `restore refused: ${why}. Nothing was changed. ${todo}`);
 export const RestoreQuorum = defineError(
@@ -61,7 +61,7 @@ export async function preflight(config: AgentConfig, snapshotFile: string, optio
   say(`verifying ${snapshotFile}`);
   const snapshot = await verifySnapshot(snapshotFile, { allowNoHash: options.skipHashCheck });
   say(`snapshot ok: revision ${snapshot.revision}, ${snapshot.totalKey} keys, ${snapshot.fileSize} bytes${snapshot.integrity === 'absent' ? ' (no integrity hash: --skip-hash-check)' : ', SHA-256 verified'}`);
-  const tls = { caPem: pki.caPem, certPem: pki.clientCertPem, keyPem: pki.clientKeyPem };
+  const tls = adminTlsOf(pki);
   if (options.force) say('--force: not checking whether the old cluster still has quorum');
   else await requireNoQuorum(config, original, tls, say);
   return { original, pki, etcdctl, snapshot };
