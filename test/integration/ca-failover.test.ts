@@ -55,8 +55,8 @@ async function electedHolder(nodes: TestNode[], timeoutMs: number, notName?: str
   );
 }
 
-/** A member asks `target` to sign new certificates for itself, over mTLS with its own cluster certificate. */
-async function enrollAsMember(target: TestNode, member: TestNode): Promise<PeerAnswer> {
+/** A member asks `target` to sign new certificates for itself, over mTLS with its own cluster certificate (POST `path`). */
+async function enrollAsMember(target: TestNode, member: TestNode, path: '/v1/enroll' | '/v1/renew' = '/v1/enroll'): Promise<PeerAnswer> {
   const keyPem = readFileSync(set.pki(member, 'server.key'), 'utf8');
   const certPem = readFileSync(set.pki(member, 'server.crt'), 'utf8');
   const key = { privateKeyPem: keyPem, publicKeyPem: '' };
@@ -64,7 +64,7 @@ async function enrollAsMember(target: TestNode, member: TestNode): Promise<PeerA
     nodeCsr: createCsr(key, nodeSubjectNames(member.name, [member.address])),
     clientCsr: createCsr(key, clientSubjectNames(member.name)),
   });
-  return peerHttps(target.address, 'POST', '/v1/enroll', body, { keyPem, certPem, fingerprint256: fingerprintOf(certPem) });
+  return peerHttps(target.address, 'POST', path, body, { keyPem, certPem, fingerprint256: fingerprintOf(certPem) });
 }
 
 let firstHolder: TestNode;
@@ -196,6 +196,10 @@ t.test('issue 11 #2: kill the CA holder\'s host for good: within 15 s another me
   const caPem = readFileSync(set.pki(member, 'ca.crt'), 'utf8');
   t.equal(String(answer.body.caCertificate).trim(), caPem.trim(), 'it answers with the same CA certificate');
   t.ok(verifyIssuedBy(String(answer.body.certificate), caPem), 'the new certificate verifies against the unchanged ca.crt');
+  // Renewals go on: the renewal route, with its own admission rule (etcd's member list, read by the new holder).
+  const renewed = await enrollAsMember(holder, member, '/v1/renew');
+  t.equal(renewed.status, 200, `the new holder renews a member's certificates: ${renewed.text.slice(0, 300)}`);
+  t.ok(verifyIssuedBy(String(renewed.body.certificate), caPem), 'the renewed certificate verifies against the unchanged ca.crt');
   for (const n of survivors) t.equal(sha(set.pki(n, 'ca.crt')), caHash, `${n.name}: ca.crt unchanged`);
   t.equal(set.etcdctl(holder, ['put', 'after-failover', 'yes']).status, 0, 'the cluster still takes writes');
 
