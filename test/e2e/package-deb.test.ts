@@ -25,7 +25,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { SystemdTestBed, requireSystemdHosts, type SystemdHost } from '../helpers/nspawn.js';
-import { buildPackages, cloudInitOneLiner, packagingUnsupported, type BuiltPackages } from '../helpers/packages.js';
+import { buildPackages, cloudInitOneLiner, packagingUnsupported, releaseCleanTrees, type BuiltPackages } from '../helpers/packages.js';
 import { REPO } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 import { generateToken } from '../../src/pki/token.js';
@@ -114,7 +114,9 @@ async function scenario(t: Test): Promise<void> {
   // Both builds first: a build running beside the containers loads both cores
   // and makes boot and election timing flaky.
   const base = await buildPackages({ log: (l) => t.comment(l) });
+  t.teardown(releaseCleanTrees);
   const upgrade: BuiltPackages = await buildPackages({ suffix: '+up1', only: 'deb', log: (l) => t.comment(`(+up1) ${l}`) });
+  releaseCleanTrees();
 
   const bed = await SystemdTestBed.create(t, { prefix: 'eapk', subnet: 219, hosts: 3, agent: false });
   const hosts = bed.hosts;

@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -96,6 +96,26 @@ async function cacheKey(files: string[], options: BuildOptions): Promise<string>
   return h.digest('hex').slice(0, 16);
 }
 
+/**
+ * Clean trees with their `npm ci` done, by source key, kept for this process:
+ * a second build of the same sources (another suffix, as the upgrade test
+ * needs) runs only `npm run package` in it. build.sh works in a directory of
+ * its own, so a tree used once builds the same packages as a fresh one.
+ * Removed by releaseCleanTrees(), and when the process exits.
+ */
+const cleanTrees = new Map<string, string>();
+process.once('exit', () => releaseCleanTrees());
+
+/** Removes the kept clean trees (a test calls it once its builds are done; exit does it too). */
+export function releaseCleanTrees(): void {
+  for (const tree of cleanTrees.values()) rmSync(tree, { recursive: true, force: true });
+  cleanTrees.clear();
+}
+
+async function sourceKey(files: string[]): Promise<string> {
+  return cacheKey(files, { suffix: '\0tree', only: undefined });
+}
+
 interface Manifest {
   version: string;
   deb: string;
@@ -121,11 +141,16 @@ export async function buildPackages(options: BuildOptions = {}): Promise<BuiltPa
       return { dir, version: m.version, deb: join(dir, m.deb), rpm: m.rpm === undefined ? undefined : join(dir, m.rpm), seconds: undefined, log: m.log };
     }
     await rm(dir, { recursive: true, force: true });
-    const tree = await mkdtemp(join(tmpdir(), 'etcd-agent-clean-tree-'));
+    const treeKey = await sourceKey(files);
+    const reused = cleanTrees.get(treeKey);
+    const tree = reused ?? (await mkdtemp(join(tmpdir(), 'etcd-agent-clean-tree-')));
+    let keepTree = false;
     try {
-      for (const f of files) {
-        await mkdir(dirname(join(tree, f)), { recursive: true });
-        await copyFile(join(REPO, f), join(tree, f));
+      if (!reused) {
+        for (const f of files) {
+          await mkdir(dirname(join(tree, f)), { recursive: true });
+          await copyFile(join(REPO, f), join(tree, f));
+        }
       }
       // Executable bits matter for nothing but build.sh (run with bash anyway); keep it simple.
       const env: NodeJS.ProcessEnv = {
@@ -137,9 +162,13 @@ export async function buildPackages(options: BuildOptions = {}): Promise<BuiltPa
         SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH ?? (await gitCommitTime()),
       };
       const started = Date.now();
-      log(`building packages from a clean copy of the sources in ${tree} (npm ci, npm run package; ≈2 min)`);
       const timeoutMs = options.timeoutMs ?? 15 * 60_000;
-      await runLogged(['npm', 'ci', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: tree, env, timeoutMs });
+      if (reused) {
+        log(`building packages in the clean copy of the same sources in ${tree} (npm ci done there already; npm run package)`);
+      } else {
+        log(`building packages from a clean copy of the sources in ${tree} (npm ci, npm run package; ≈2 min)`);
+        await runLogged(['npm', 'ci', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: tree, env, timeoutMs });
+      }
       const out = await runLogged(['npm', 'run', 'package'], { cwd: tree, env, timeoutMs });
       const seconds = Math.round((Date.now() - started) / 1000);
       const built = await readdir(dir);
@@ -151,12 +180,17 @@ export async function buildPackages(options: BuildOptions = {}): Promise<BuiltPa
       const manifest: Manifest = { version, deb: deb ?? '', log: out, ...(rpm !== undefined ? { rpm } : {}) };
       await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
       log(`packages built in ${seconds} s`);
+      cleanTrees.set(treeKey, tree);
+      keepTree = true;
       return { dir, version, deb: join(dir, deb ?? ''), rpm: rpm === undefined ? undefined : join(dir, rpm), seconds, log: out };
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
     } finally {
-      await rm(tree, { recursive: true, force: true });
+      if (!keepTree) {
+        cleanTrees.delete(treeKey);
+        await rm(tree, { recursive: true, force: true });
+      }
     }
   });
 }
