@@ -61,21 +61,7 @@ export function createMembershipParts(d: MembershipWiringDeps): MembershipParts 
     refused: d.refused,
     ...(d.otherReason ? { otherReason: d.otherReason } : {}),
   });
-  const joiner = new Joiner({
-    config: d.config,
-    logger: d.logger,
-    store: d.store,
-    state: d.state,
-    pki: d.pki,
-    etcd: d.etcd,
-    creds: d.creds,
-    client: d.client,
-    tracker: d.tracker,
-    peerSet: d.peerSet,
-    say: d.say,
-    enrolled: d.enrolled,
-    wake: d.wake,
-  });
+  const joiner = new Joiner(d);
   const gateFor = async (caller: PeerCaller): Promise<GateState> => {
     const gate = d.state.gate();
     // Only a formed CA holder asked over the token needs to know whom the membership controller admitted.

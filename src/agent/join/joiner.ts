@@ -1,21 +1,15 @@
 import { readdir } from 'node:fs/promises';
-import type { PeerSet } from '../../discovery/index.js';
 import { endpointStatus } from '../../etcd/client.js';
 import { defineError, describeError, isAgentError } from '../../util/errors.js';
 import { failpoint } from '../../util/failpoint.js';
-import type { Logger } from '../../util/log.js';
 import { enrollAsJoiner, ensureKey } from '../bootstrap/enrollment.js';
-import type { Enrollment, FormedMarker, JoinState, StateStore } from '../bootstrap/state-store.js';
-import type { AgentConfig } from '../config/types.js';
-import type { EtcdService } from '../controllers/etcd-service.js';
-import type { NodeCredentials } from '../credentials.js';
+import type { Enrollment, FormedMarker, JoinState } from '../bootstrap/state-store.js';
 import { clientUrl, localClientUrl } from '../files/etcd-files.js';
-import { adminTlsOf, type PkiPaths } from '../files/pki-files.js';
-import type { NodeState } from '../node-state.js';
-import type { PeerClient } from '../peer/client.js';
+import { adminTlsOf } from '../files/pki-files.js';
 import { enrollResponseSchema, joinResponseSchema, type Candidate, type EnrollResponse, type JoinResponse } from '../peer/protocol.js';
-import { candidateOf, endpointOfInfo, type PeerTracker } from '../peer/tracker.js';
+import { candidateOf, endpointOfInfo } from '../peer/tracker.js';
 import type { Phase } from '../status/phase.js';
+import type { AgentContext } from '../wiring-context.js';
 
 export const JoinAnswerInvalid = defineError(
   'EA_JOIN_ANSWER_INVALID',
@@ -31,21 +25,10 @@ export const JoinWrongMember = defineError(
     `this node's etcd runs as ${what}: its data dir ${dataDir} holds another member's data; stop the agent, move that directory aside and start the agent again`,
 );
 
-export interface JoinerParts {
-  config: AgentConfig;
-  logger: Logger;
-  store: StateStore;
-  state: NodeState;
-  pki: PkiPaths;
-  etcd: EtcdService;
-  creds: () => NodeCredentials;
-  client: () => PeerClient;
-  tracker: () => PeerTracker;
-  peerSet: () => PeerSet;
-  say: (phase: Phase, reason: string) => void;
+/** The conductor's shared pieces (the joiner needs no observation and records no refusals). */
+export interface JoinerParts extends Omit<AgentContext, 'observation' | 'refused'> {
   /** The node now holds its cluster certificate (the peer server switches to it). */
   enrolled: () => void;
-  wake: () => void;
 }
 
 /** How long a started etcd may stay silent before the joiner asks whether its learner still exists. */
