@@ -59,6 +59,7 @@ export function createMembershipParts(d: MembershipWiringDeps): MembershipParts 
     localUrl,
     caHolder: () => d.state.caHolder(),
     refused: d.refused,
+    joinRecorded: () => controller.lookSoon(),
     ...(d.otherReason ? { otherReason: d.otherReason } : {}),
   });
   const joiner = new Joiner(d);

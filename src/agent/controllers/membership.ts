@@ -24,6 +24,14 @@ import type { Controller } from './controller.js';
 import { planMembership, type LearnerState, type MembershipPlan, type PlanAction, type PlanMember, type PlanRule } from './membership-plan.js';
 
 export const MEMBERSHIP_INTERVAL_MS = 1000;
+/**
+ * Between rounds while nothing is going on (no joiner, no learner, every
+ * member healthy, as many voters as wanted). Each round dials etcd (a TLS
+ * handshake and a gRPC channel); at 1 s on every member that was most of an
+ * idle agent's CPU. A join request recorded here, or any change in the health
+ * controller's view, brings the 1 s pace back at once.
+ */
+export const MEMBERSHIP_QUIET_INTERVAL_MS = 10_000;
 const READ_TIMEOUT_MS = 3000;
 const OP_TIMEOUT_MS = 5000;
 const PROGRESS_TIMEOUT_MS = 2000;
@@ -84,8 +92,16 @@ export class MembershipController implements Controller {
   private lastFailure: string | undefined;
   private memberSignature = '';
   private lastChangeAt: number | undefined;
+  /** No round before this time unless something changes (see MEMBERSHIP_QUIET_INTERVAL_MS). */
+  private quietUntil = 0;
+  private quietView = '';
 
   constructor(private readonly deps: MembershipDeps) {}
+
+  /** Something may need membership's attention (a join request arrived): the next round runs at the 1 s pace. */
+  lookSoon(): void {
+    this.quietUntil = 0;
+  }
 
   private get cluster(): string {
     return this.deps.config.cluster.name;
@@ -104,6 +120,26 @@ export class MembershipController implements Controller {
   async reconcile(): Promise<void> {
     const obs = this.deps.observation();
     if (!obs?.localMemberId) return;
+    // Quiet: skip the round while the health controller's view is the one the quiet round saw.
+    if (Date.now() < this.quietUntil && viewOf(obs) === this.quietView) return;
+    this.quietUntil = 0;
+    await this.round(obs);
+    if (this.quiet(obs)) {
+      this.quietUntil = Date.now() + MEMBERSHIP_QUIET_INTERVAL_MS;
+      this.quietView = viewOf(obs);
+    }
+  }
+
+  /** Nothing to watch closely: no joiner or admission in etcd, no learner, everyone healthy, voters as wanted, no action planned. */
+  private quiet(obs: ClusterObservation): boolean {
+    const r = this.records;
+    if (!r || r.joins.length > 0 || r.admitted.length > 0 || r.size === undefined) return false;
+    if (this.plan?.action.kind !== 'none') return false;
+    if (obs.members.some((m) => m.isLearner || !m.healthy)) return false;
+    return obs.members.length === r.size && this.members.length === r.size;
+  }
+
+  private async round(obs: ClusterObservation): Promise<void> {
     const local = obs.members.find((m) => m.id === obs.localMemberId);
     const target = this.target(READ_TIMEOUT_MS);
     const isVoter = Boolean(local && !local.isLearner);
@@ -361,4 +397,9 @@ export class MembershipController implements Controller {
       problems: r?.problems ?? [],
     };
   }
+}
+
+/** What the quiet pace compares: members, their roles and health, and the leader. */
+function viewOf(obs: ClusterObservation): string {
+  return `${obs.leaderId ?? ''}|${obs.members.map((m) => `${m.id}:${m.isLearner ? 'L' : 'V'}:${m.healthy ? 1 : 0}`).sort().join(',')}`;
 }

@@ -21,6 +21,8 @@ export interface JoinServerDeps {
   localUrl: string;
   caHolder: () => Candidate | undefined;
   refused: (who: string, reason: string) => void;
+  /** A join request was recorded: the membership controller should look now, not at its quiet pace. */
+  joinRecorded?: () => void;
   /**
    * Join requests for other reasons than `fresh` (a wiped data dir, a removed
    * member): answered there when given; undefined means "not handled here".
@@ -61,6 +63,7 @@ export class JoinServer {
       return { records: await s.read(), listed: await s.members(), since: put.since };
     });
     this.deps.logger.debug({ component: 'membership', joiner: candidate.name, nodeId: candidate.nodeId, since }, 'join request');
+    this.deps.joinRecorded?.();
     if (request.reason !== 'fresh') {
       const other = await this.deps.otherReason?.(caller, request, records, listed.members);
       if (other) return other;
