@@ -119,6 +119,31 @@ t.test('a joining or re-added member (existing, not claimed yet) starts on its e
   t.same(manager.calls, ['start'], 'not started again');
 });
 
+t.test('stopped between claiming the data dir and etcd\'s first start: the next start is that first start, not a wiped member', async (t) => {
+  const { config, service, manager, marker, store } = await node(t);
+  // The marker is written before the claim is recorded: a store that fails right at the claim shows the order.
+  const failing = Object.assign(Object.create(store) as StateStore, {
+    saveEnrollment: async (): Promise<void> => {
+      throw new Error('stopped here');
+    },
+  });
+  const first = new EtcdService(config, failing, pkiPaths(config.paths.pkiDir), manager);
+  await t.rejects(first.ensureRunning(enrollment(false), 'existing'), /stopped here/);
+  t.ok(existsSync(marker), 'the marker exists before the claim is recorded');
+  t.same(manager.calls, [], 'etcd did not start');
+
+  // Restarted with the claim recorded (killed just after it, as the data-dir-claimed failpoint does): etcd starts.
+  t.equal(await service.ensureRunning(enrollment(true), 'existing'), 'starting etcd (systemd service manager)', 'the first start happens now');
+  t.same(manager.calls, ['start']);
+  t.ok(existsSync(marker), 'on the empty data dir, as a first start');
+  await writeMember(config);
+  t.equal(await service.ensureRunning(enrollment(true), 'existing'), undefined);
+  t.notOk(existsSync(marker), 'etcd wrote its data: the marker is gone, and a later wipe is a wipe again');
+  manager.state = 'inactive';
+  await rm(config.etcd.dataDir, { recursive: true });
+  await t.rejects(service.ensureRunning(enrollment(true), 'existing'), { code: 'EA_ETCD_DATA_DIR_WIPED' });
+});
+
 t.test('a member\'s first start never happens on data it did not create', async (t) => {
   const { config, service, manager } = await node(t);
   await mkdir(join(config.etcd.dataDir, 'other'), { recursive: true });

@@ -82,7 +82,7 @@ export class EtcdService {
       // A data dir made anew after its old one was moved aside needs its owner and mode again (systemd backend).
       if (aside) await this.manager.install(this.spec());
     }
-    else if (data.kind !== 'data') {
+    else if (data.kind !== 'data' && !(await this.firstStartPending())) {
       throw DataDirWiped(this.config.etcd.dataDir, data.kind === 'absent' ? 'does not exist' : data.kind === 'empty' ? 'holds no etcd data' : 'is not a directory');
     }
     if (data.kind !== 'data' || aside) await this.allowEmptyStart();
@@ -104,6 +104,16 @@ export class EtcdService {
   /** Whether etcd's data dir holds no etcd data (absent, empty, or only lost+found and data moved aside). */
   async dataDirEmpty(): Promise<boolean> {
     return (await inspectDataDir(this.config.etcd.dataDir)).kind !== 'data';
+  }
+
+  /**
+   * The claim was made and the start-empty marker written, but etcd never
+   * wrote its data (the marker goes once it has): the agent was stopped
+   * between claiming the data dir and etcd's first start. Starting now is that
+   * first start, not a start on a wiped member.
+   */
+  private async firstStartPending(): Promise<boolean> {
+    return readdir(this.config.paths.stateDir).then((names) => names.includes(START_EMPTY_MARKER), () => false);
   }
 
   /** Lets etcd.service start on the empty data dir (its ConditionPathExists); the process backend ignores it. */
@@ -158,6 +168,9 @@ export class EtcdService {
     }
     const claimedAt = new Date().toISOString();
     await writeDataDirClaim(dir, { cluster: this.config.cluster.name, name: this.config.node.name, claimedAt });
+    // Before the claim is recorded: a kill between the two and the next start
+    // still knows that this first start has not happened (firstStartPending).
+    await this.allowEmptyStart();
     enrollment.dataDirClaimedAt = claimedAt;
     await this.store.saveEnrollment(enrollment);
     failpoint('data-dir-claimed');
