@@ -64,7 +64,8 @@ if (skipUnlessRoot(t, 'silent multicast')) {
     );
     t.match(lonely.reason, new RegExp(escape(`mDNS cannot send on ${h4.iface} (${h4.address})`)), 'and that its sends fail');
     t.match(lonely.discovery.problems.join('\n'), /no mDNS answers on eth1/, 'also under discovery.problems');
-    const text = await bed.exec(4, [process.execPath, CLI, 'status'], { timeoutMs: 15_000 });
+    // A CLI start-up on a loaded machine (tests run two at a time) can take many seconds.
+    const text = await bed.exec(4, [process.execPath, CLI, 'status'], { timeoutMs: 60_000 });
     t.match(text.stdout, /no mDNS answers on eth1/, '`etcd-agent status` shows it too');
 
     // Multicast comes back: h4 hears the other cluster, so the sentence changes.

@@ -79,7 +79,8 @@ export class NetnsAgents {
       '--log-level', o.logLevel ?? 'debug',
       ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
       ...(o.extraArgs ?? []),
-    ]);
+      // A CLI start-up on a loaded machine (two test files at a time) can take many seconds.
+    ], { timeoutMs: 60_000 });
     if (r.code !== 0) throw new Error(`etcd-agent init on ${this.bed.host(i).hostname} failed (${r.code}): ${r.stderr}${r.stdout}`);
     if (o.nodeKey) {
       // The node id is the key id of the node key (src/pki/key-id.ts): choosing the key chooses the id.
