@@ -107,7 +107,7 @@ export function filesParse(nodes: TrialNode[]): Promise<InvariantResult> {
     const bad: string[] = [];
     let checked = 0;
     for (const n of nodes) {
-      const files = [...filesUnder(stateDir(n.root)).filter((f) => f.endsWith('.json')), ...filesUnder(pkiDir(n.root)).filter((f) => /\.(crt|key)$/.test(f)), confFile(n.root)];
+      const files = [...filesUnder(stateDir(n.root)).filter((f) => /\.(json|crt|key)$/.test(f)), ...filesUnder(pkiDir(n.root)).filter((f) => /\.(crt|key)$/.test(f)), confFile(n.root)];
       for (const f of files) {
         if (!existsSync(f)) {
           bad.push(`${n.name}: ${f} missing`);

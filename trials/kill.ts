@@ -91,11 +91,15 @@ export async function runKillTrial(kind: Extract<FaultKind, 'kill-bootstrap' | '
     const victim = set.nodes[victimIndex]!;
     const phases = await phasesNow(nodes);
     const killed = await killNode(set, victim, target);
-    Object.assign(record.fault, { atMs, sinceStartMs: Date.now() - started, victim: victim.name, target, phases, killed, restartDelayMs });
-    await sleep(restartDelayMs);
-    // The agent is restarted by hand (as systemd would); an etcd killed alone is the agent's to restart.
-    if (target !== 'etcd') set.start(victim);
-    const healed = Date.now();
+    Object.assign(record.fault, { atMs, sinceStartMs: Date.now() - started, victim: victim.name, target, phases, killed, ...(target !== 'etcd' ? { restartDelayMs } : {}) });
+    // The agent is restarted by hand after the delay (as systemd would); an etcd
+    // killed alone is the agent's to restart, so its recovery counts from the kill.
+    const killedAt = Date.now();
+    if (target !== 'etcd') {
+      await sleep(restartDelayMs);
+      set.start(victim);
+    }
+    const healed = target === 'etcd' ? killedAt : Date.now();
     const recovery = await waitAllReady(nodes, healed, RECOVERY_BOUND_MS);
     record.recoveryMs = recovery.ms;
     let writes: { prefix: string; acked: string[] } | undefined;

@@ -1,0 +1,40 @@
+/**
+ * The CI sample of `npm run trials` (docs/reliability.md): one trial of each
+ * fault kind through the harness's own functions, each with a fresh random
+ * seed (printed; `npm run trials -- --kinds <kind> --seed <seed> --trials 1`
+ * replays its choices). Every invariant must hold. The loopback kinds use
+ * 127.0.145.0/24; the partition kind needs root (network namespaces).
+ */
+import t, { type Test } from 'tap';
+import { runKillTrial } from '../../trials/kill.js';
+import { PartitionBed } from '../../trials/partition.js';
+import type { TrialRecord } from '../../trials/record.js';
+import { skipUnlessRoot } from '../helpers/netns.js';
+
+t.setTimeout(420_000);
+const SUBNET = 145;
+const base = Number(process.env.TRIALS_SEED ?? Date.now() % 1_000_000_000);
+
+function assertClean(tt: Test, r: TrialRecord): void {
+  tt.comment(`${r.kind} seed ${r.seed}: fault ${JSON.stringify(r.fault)}; recovery ${r.recoveryMs ?? '–'} ms; trial ${r.trialMs} ms`);
+  tt.equal(r.error, undefined, `${r.kind} seed ${r.seed}: the trial ran to the end`);
+  tt.ok(r.invariants.length >= 7, `${r.kind}: all invariants were checked (${r.invariants.map((i) => i.name).join(', ')})`);
+  for (const i of r.invariants) tt.ok(i.ok, `${r.kind} seed ${r.seed}: ${i.name}: ${i.detail}`);
+}
+
+t.test('kill-bootstrap: kill -9 during formation', async (tt) => {
+  assertClean(tt, await runKillTrial('kill-bootstrap', { seed: base, subnet: SUBNET }));
+});
+
+t.test('kill-formed: kill -9 on a formed cluster with a writer', async (tt) => {
+  const r = await runKillTrial('kill-formed', { seed: base + 1, subnet: SUBNET });
+  assertClean(tt, r);
+  tt.ok(r.invariants.some((i) => i.name === 'no-lost-write'), 'acknowledged writes were read back');
+});
+
+t.test('partition-bootstrap: a host cut off during formation, then healed', async (tt) => {
+  if (!skipUnlessRoot(tt, 'partition-bootstrap trial (network-namespace hosts)')) return;
+  const bed = await PartitionBed.create();
+  tt.teardown(() => bed.destroy());
+  assertClean(tt, await bed.runTrial(base + 2));
+});
