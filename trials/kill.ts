@@ -1,13 +1,15 @@
 /**
- * kill -9 trials on loopback agents (NodeSet: real agents, real etcd, the
- * `process` service manager): during bootstrap (kill-bootstrap) and on a
- * formed cluster with a writer running (kill-formed).
+ * Trials on loopback agents (NodeSet: real agents, real etcd, the `process`
+ * service manager): kill -9 during bootstrap (kill-bootstrap) and on a formed
+ * cluster with a writer running (kill-formed); a node frozen with SIGSTOP on a
+ * formed cluster with a writer running, then resumed (pause).
  */
 import { readFileSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
 import { generateToken } from '../src/pki/index.js';
 import { NodeSet, type TestNode } from '../test/helpers/agents.js';
 import { startWriter, type WriterReport } from '../test/helpers/writer.js';
-import { killAndWait, pidsWithCwdUnder } from './access.js';
+import { killAndWait, pidsWithCwdUnder, type TrialNode } from './access.js';
 import { checkAll, phasesNow, waitAllReady } from './invariants.js';
 import { loopbackNode } from './loopback.js';
 import type { FaultKind, TrialRecord } from './record.js';
@@ -53,13 +55,80 @@ function acked(report: WriterReport): string[] {
   return report.keys;
 }
 
+export type LoopbackKind = Extract<FaultKind, 'kill-bootstrap' | 'kill-formed' | 'pause'>;
+
+/** membership.deadAfter in pause trials. */
+const DEAD_AFTER_S = 10;
+
+/**
+ * kill -9 of the victim's agent, etcd or both at a random moment (from start
+ * during bootstrap; from the writer's start on a formed cluster); returns when
+ * the fault healed. The agent is restarted by hand after a short delay (as
+ * systemd would); an etcd killed alone is the agent's to restart, so its
+ * recovery counts from the kill.
+ */
+async function killFault(kind: LoopbackKind, set: NodeSet, nodes: TrialNode[], rng: Rng, record: TrialRecord, started: number): Promise<number> {
+  // The order of the draws is part of what a seed means: keep it.
+  const atMs = kind === 'kill-bootstrap' ? rng.int(0, 15_000) : rng.int(500, 8_000);
+  const victim = set.nodes[rng.int(0, 2)]!;
+  const target = rng.pick<Target>(['agent', 'etcd', 'both']);
+  const restartDelayMs = rng.int(200, 3_000);
+  const from = kind === 'kill-bootstrap' ? started : Date.now();
+  await sleep(from + atMs - Date.now());
+  const phases = await phasesNow(nodes);
+  const killed = await killNode(set, victim, target);
+  const killedAt = Date.now();
+  Object.assign(record.fault, { atMs, sinceStartMs: killedAt - started, victim: victim.name, target, phases, killed, ...(target !== 'etcd' ? { restartDelayMs } : {}) });
+  if (target === 'etcd') return killedAt;
+  await sleep(restartDelayMs);
+  set.start(victim);
+  return Date.now();
+}
+
+/** Every process of a node: its agent and the etcd running in its state dir. */
+function nodePids(node: TestNode): number[] {
+  return [...new Set([...(node.proc?.pid ? [node.proc.pid] : []), ...pidsWithCwdUnder(node.root)])];
+}
+
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // gone
+    }
+  }
+}
+
+/**
+ * SIGSTOP of the victim's agent and etcd together (a frozen host) for 3–25 s,
+ * so about half the pauses outlast membership.deadAfter; then SIGCONT.
+ * Returns the moment of the SIGCONT.
+ */
+async function pauseFault(set: NodeSet, nodes: TrialNode[], rng: Rng, record: TrialRecord): Promise<number> {
+  const atMs = rng.int(500, 8_000);
+  const victim = set.nodes[rng.int(0, 2)]!;
+  const pauseMs = rng.int(3_000, 25_000);
+  await sleep(atMs);
+  const phases = await phasesNow(nodes);
+  const pids = nodePids(victim);
+  signalAll(pids, 'SIGSTOP');
+  Object.assign(record.fault, { atMs, victim: victim.name, pauseMs, deadAfterMs: DEAD_AFTER_S * 1000, outlastsDeadAfter: pauseMs > DEAD_AFTER_S * 1000, pids, phases });
+  try {
+    await sleep(pauseMs);
+  } finally {
+    signalAll(pids, 'SIGCONT');
+  }
+  return Date.now();
+}
+
 export interface LoopbackOptions {
   seed: number;
   /** Third octet of the loopback /24 to use (127.0.X.0/24). */
   subnet: number;
 }
 
-export async function runKillTrial(kind: Extract<FaultKind, 'kill-bootstrap' | 'kill-formed'>, o: LoopbackOptions): Promise<TrialRecord> {
+export async function runLoopbackTrial(kind: LoopbackKind, o: LoopbackOptions): Promise<TrialRecord> {
   const rng = new Rng(o.seed);
   const began = Date.now();
   const record: TrialRecord = { kind, seed: o.seed, startedAt: new Date(began).toISOString(), trialMs: 0, fault: {}, recoveryMs: null, invariants: [] };
@@ -69,10 +138,12 @@ export async function runKillTrial(kind: Extract<FaultKind, 'kill-bootstrap' | '
   const prefix = `/trial/${o.seed}/`;
   try {
     await set.init();
+    // A short deadAfter, so a pause can outlast it (the minimum is 10 s).
+    if (kind === 'pause') for (const n of set.nodes) await appendFile(n.configPath, `membership:\n  deadAfter: ${DEAD_AFTER_S}s\n`);
     const nodes = set.nodes.map((n) => loopbackNode(set, n));
     for (const n of set.nodes) set.start(n);
     const started = Date.now();
-    if (kind === 'kill-formed') {
+    if (kind !== 'kill-bootstrap') {
       await set.waitFormed(set.nodes, FORM_BOUND_MS);
       record.fault.formedAfterMs = Date.now() - started;
       const first = set.nodes[0]!;
@@ -82,24 +153,7 @@ export async function runKillTrial(kind: Extract<FaultKind, 'kill-bootstrap' | '
         prefix,
       );
     }
-    const atMs = kind === 'kill-bootstrap' ? rng.int(0, 15_000) : rng.int(500, 8_000);
-    const victimIndex = rng.int(0, 2);
-    const target = rng.pick<Target>(['agent', 'etcd', 'both']);
-    const restartDelayMs = rng.int(200, 3_000);
-    const from = kind === 'kill-bootstrap' ? started : Date.now();
-    await sleep(from + atMs - Date.now());
-    const victim = set.nodes[victimIndex]!;
-    const phases = await phasesNow(nodes);
-    const killed = await killNode(set, victim, target);
-    Object.assign(record.fault, { atMs, sinceStartMs: Date.now() - started, victim: victim.name, target, phases, killed, ...(target !== 'etcd' ? { restartDelayMs } : {}) });
-    // The agent is restarted by hand after the delay (as systemd would); an etcd
-    // killed alone is the agent's to restart, so its recovery counts from the kill.
-    const killedAt = Date.now();
-    if (target !== 'etcd') {
-      await sleep(restartDelayMs);
-      set.start(victim);
-    }
-    const healed = target === 'etcd' ? killedAt : Date.now();
+    const healed = kind === 'pause' ? await pauseFault(set, nodes, rng, record) : await killFault(kind, set, nodes, rng, record, started);
     const recovery = await waitAllReady(nodes, healed, RECOVERY_BOUND_MS);
     record.recoveryMs = recovery.ms;
     let writes: { prefix: string; acked: string[] } | undefined;

@@ -3,7 +3,7 @@
  * etcd, one fault per trial, invariants checked after each (docs/reliability.md).
  *
  *   npm run build && TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import trials/main.ts \
- *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed] [--trials N] [--seed S] \
+ *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,pause] [--trials N] [--seed S] \
  *     [--out FILE] [--doc docs/reliability.md] [--subnet 141]
  *
  * Trial k of a kind uses seed S+k; `--kinds K --seed <that seed> --trials 1`
@@ -13,7 +13,7 @@
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { netnsUnavailable } from '../test/helpers/netns.js';
-import { runKillTrial } from './kill.js';
+import { runLoopbackTrial } from './kill.js';
 import { PartitionBed } from './partition.js';
 import { FAULT_KINDS, violations, type FaultKind, type TrialRecord } from './record.js';
 import { failed, readRecords, summaryTable, writeSummary } from './summary.js';
@@ -72,7 +72,7 @@ async function main(): Promise<number> {
         await bed.destroy();
       }
     } else {
-      for (let k = 0; k < trials; k++) keep(await runKillTrial(kind, { seed: seed + k, subnet }));
+      for (let k = 0; k < trials; k++) keep(await runLoopbackTrial(kind, { seed: seed + k, subnet }));
     }
   }
   process.stdout.write(`\nthis run:\n${summaryTable(records)}\n`);

@@ -6,7 +6,7 @@
  * 127.0.145.0/24; the partition kind needs root (network namespaces).
  */
 import t, { type Test } from 'tap';
-import { runKillTrial } from '../../trials/kill.js';
+import { runLoopbackTrial } from '../../trials/kill.js';
 import { PartitionBed } from '../../trials/partition.js';
 import type { TrialRecord } from '../../trials/record.js';
 import { skipUnlessRoot } from '../helpers/netns.js';
@@ -23,13 +23,17 @@ function assertClean(tt: Test, r: TrialRecord): void {
 }
 
 t.test('kill-bootstrap: kill -9 during formation', async (tt) => {
-  assertClean(tt, await runKillTrial('kill-bootstrap', { seed: base, subnet: SUBNET }));
+  assertClean(tt, await runLoopbackTrial('kill-bootstrap', { seed: base, subnet: SUBNET }));
 });
 
 t.test('kill-formed: kill -9 on a formed cluster with a writer', async (tt) => {
-  const r = await runKillTrial('kill-formed', { seed: base + 1, subnet: SUBNET });
+  const r = await runLoopbackTrial('kill-formed', { seed: base + 1, subnet: SUBNET });
   assertClean(tt, r);
   tt.ok(r.invariants.some((i) => i.name === 'no-lost-write'), 'acknowledged writes were read back');
+});
+
+t.test('pause: a node frozen (SIGSTOP) on a formed cluster with a writer, then resumed', async (tt) => {
+  assertClean(tt, await runLoopbackTrial('pause', { seed: base + 3, subnet: SUBNET }));
 });
 
 t.test('partition-bootstrap: a host cut off during formation, then healed', async (tt) => {
