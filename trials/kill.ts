@@ -34,13 +34,31 @@ async function killNode(set: NodeSet, node: TestNode, target: Target): Promise<R
     }
   }
   if (target !== 'agent') {
-    const pid = set.etcdPid(node);
-    // Only an etcd that is running now: before formation there may be none (or a stale pid file).
-    const live = pid !== undefined && pidsWithCwdUnder(node.root).includes(pid);
-    killed.etcdPid = live ? pid : null;
-    if (live && pid !== undefined) await killAndWait([pid]);
+    let pid = liveEtcd(set, node);
+    if (pid === undefined && target === 'etcd') {
+      // Killing an etcd that does not run yet would be no fault at all: wait
+      // (bounded) for the agent to start it and kill it right then, in its
+      // first moments (starting-etcd, forming).
+      const waitFrom = Date.now();
+      while (pid === undefined && Date.now() - waitFrom < ETCD_WAIT_MS) {
+        await sleep(50);
+        pid = liveEtcd(set, node);
+      }
+      killed.waitedForEtcdMs = Date.now() - waitFrom;
+    }
+    killed.etcdPid = pid ?? null;
+    if (pid !== undefined) await killAndWait([pid]);
   }
   return killed;
+}
+
+/** Bound on waiting for an etcd to kill when the fault is "kill etcd" and none runs yet. */
+const ETCD_WAIT_MS = 60_000;
+
+/** The node's etcd if it runs now: before formation there may be none (or a stale pid file). */
+function liveEtcd(set: NodeSet, node: TestNode): number | undefined {
+  const pid = set.etcdPid(node);
+  return pid !== undefined && pidsWithCwdUnder(node.root).includes(pid) ? pid : undefined;
 }
 
 /** Stops every agent and every etcd of the set (including etcds a killed agent left behind), then removes the roots. */
