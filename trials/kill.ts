@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { generateToken } from '../src/pki/index.js';
-import { NodeSet, type TestNode } from '../test/helpers/agents.js';
+import { NodeSet, cliAsync, type TestNode } from '../test/helpers/agents.js';
 import { startWriter, type WriterReport } from '../test/helpers/writer.js';
 import { killAndWait, pidsWithCwdUnder, type TrialNode } from './access.js';
 import { checkAll, phasesNow, waitAllReady } from './invariants.js';
@@ -73,7 +73,7 @@ function acked(report: WriterReport): string[] {
   return report.keys;
 }
 
-export type LoopbackKind = Extract<FaultKind, 'kill-bootstrap' | 'kill-formed' | 'pause'>;
+export type LoopbackKind = Extract<FaultKind, 'kill-bootstrap' | 'kill-formed' | 'kill-join' | 'pause'>;
 
 /** membership.deadAfter in pause trials. */
 const DEAD_AFTER_S = 10;
@@ -87,11 +87,12 @@ const DEAD_AFTER_S = 10;
  */
 async function killFault(kind: LoopbackKind, set: NodeSet, nodes: TrialNode[], rng: Rng, record: TrialRecord, started: number): Promise<number> {
   // The order of the draws is part of what a seed means: keep it.
-  const atMs = kind === 'kill-bootstrap' ? rng.int(0, 15_000) : rng.int(500, 8_000);
-  const victim = set.nodes[rng.int(0, 2)]!;
+  const atMs = kind === 'kill-formed' ? rng.int(500, 8_000) : rng.int(0, 15_000);
+  const victim = set.nodes[rng.int(0, set.nodes.length - 1)]!;
   const target = rng.pick<Target>(['agent', 'etcd', 'both']);
   const restartDelayMs = rng.int(200, 3_000);
-  const from = kind === 'kill-bootstrap' ? started : Date.now();
+  // kill-bootstrap: from the agents' start; kill-join: from the joiner's start; kill-formed: from now (the writer's start).
+  const from = kind === 'kill-formed' ? Date.now() : started;
   await sleep(from + atMs - Date.now());
   const phases = await phasesNow(nodes);
   const killed = await killNode(set, victim, target);
@@ -158,9 +159,8 @@ export async function runLoopbackTrial(kind: LoopbackKind, o: LoopbackOptions): 
     await set.init();
     // A short deadAfter, so a pause can outlast it (the minimum is 10 s).
     if (kind === 'pause') for (const n of set.nodes) await appendFile(n.configPath, `membership:\n  deadAfter: ${DEAD_AFTER_S}s\n`);
-    const nodes = set.nodes.map((n) => loopbackNode(set, n));
     for (const n of set.nodes) set.start(n);
-    const started = Date.now();
+    let started = Date.now();
     if (kind !== 'kill-bootstrap') {
       await set.waitFormed(set.nodes, FORM_BOUND_MS);
       record.fault.formedAfterMs = Date.now() - started;
@@ -171,6 +171,15 @@ export async function runLoopbackTrial(kind: LoopbackKind, o: LoopbackOptions): 
         prefix,
       );
     }
+    if (kind === 'kill-join') {
+      // Day 2: the wanted size goes to 4 and a fourth node joins (learner, then voter); the fault lands during that.
+      const resize = await cliAsync(['cluster', 'resize', '4', '--config', set.nodes[0]!.configPath]);
+      if (resize.status !== 0) throw new Error(`cluster resize 4 failed: ${resize.stderr}`);
+      const joiner = await set.addNode(4, set.nodes.slice(0, 3), token);
+      set.start(joiner);
+      started = Date.now();
+    }
+    const nodes = set.nodes.map((n) => loopbackNode(set, n));
     const healed = kind === 'pause' ? await pauseFault(set, nodes, rng, record) : await killFault(kind, set, nodes, rng, record, started);
     const recovery = await waitAllReady(nodes, healed, RECOVERY_BOUND_MS);
     record.recoveryMs = recovery.ms;

@@ -3,8 +3,8 @@
  * etcd, one fault per trial, invariants checked after each (docs/reliability.md).
  *
  *   npm run build && TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import trials/main.ts \
- *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,pause] [--trials N] [--seed S] \
- *     [--out FILE] [--doc docs/reliability.md] [--subnet 141]
+ *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,kill-join,pause] [--trials N] [--seed S] \
+ *     [--out FILE] [--doc docs/reliability.md] [--subnet 141] [--max-minutes M]
  *
  * Trial k of a kind uses seed S+k; `--kinds K --seed <that seed> --trials 1`
  * replays its random choices. Records are appended to --out (JSON lines); the
@@ -26,6 +26,8 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'trials-results.jsonl' },
     doc: { type: 'string' },
     subnet: { type: 'string', default: '141' },
+    /** Per kind: no new trial starts after this many minutes (the running one finishes). */
+    'max-minutes': { type: 'string' },
   },
 });
 
@@ -58,7 +60,10 @@ async function main(): Promise<number> {
     appendFileSync(args.out, `${JSON.stringify(r)}\n`);
     process.stdout.write(`${line(r)}\n`);
   };
+  const maxMs = args['max-minutes'] ? Number(args['max-minutes']) * 60_000 : Infinity;
   for (const kind of kinds) {
+    const kindStarted = Date.now();
+    const more = (k: number) => k < trials && Date.now() - kindStarted < maxMs;
     if (kind === 'partition-bootstrap') {
       const why = netnsUnavailable();
       if (why) {
@@ -67,12 +72,12 @@ async function main(): Promise<number> {
       }
       const bed = await PartitionBed.create();
       try {
-        for (let k = 0; k < trials; k++) keep(await bed.runTrial(seed + k));
+        for (let k = 0; more(k); k++) keep(await bed.runTrial(seed + k));
       } finally {
         await bed.destroy();
       }
     } else {
-      for (let k = 0; k < trials; k++) keep(await runLoopbackTrial(kind, { seed: seed + k, subnet }));
+      for (let k = 0; more(k); k++) keep(await runLoopbackTrial(kind, { seed: seed + k, subnet }));
     }
   }
   process.stdout.write(`\nthis run:\n${summaryTable(records)}\n`);
