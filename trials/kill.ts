@@ -87,7 +87,8 @@ const DEAD_AFTER_S = 10;
  */
 async function killFault(kind: LoopbackKind, set: NodeSet, nodes: TrialNode[], rng: Rng, record: TrialRecord, started: number): Promise<number> {
   // The order of the draws is part of what a seed means: keep it.
-  const atMs = kind === 'kill-formed' ? rng.int(500, 8_000) : rng.int(0, 15_000);
+  // A join takes a few seconds on loopback: a shorter window lands in it more often.
+  const atMs = kind === 'kill-formed' ? rng.int(500, 8_000) : kind === 'kill-join' ? rng.int(0, 8_000) : rng.int(0, 15_000);
   const victim = set.nodes[rng.int(0, set.nodes.length - 1)]!;
   const target = rng.pick<Target>(['agent', 'etcd', 'both']);
   const restartDelayMs = rng.int(200, 3_000);

@@ -32,6 +32,10 @@ t.test('kill-formed: kill -9 on a formed cluster with a writer', async (tt) => {
   tt.ok(r.invariants.some((i) => i.name === 'no-lost-write'), 'acknowledged writes were read back');
 });
 
+t.test('kill-join: kill -9 during the join of a fourth node', async (tt) => {
+  assertClean(tt, await runLoopbackTrial('kill-join', { seed: base + 4, subnet: SUBNET }));
+});
+
 t.test('pause: a node frozen (SIGSTOP) on a formed cluster with a writer, then resumed', async (tt) => {
   assertClean(tt, await runLoopbackTrial('pause', { seed: base + 3, subnet: SUBNET }));
 });
