@@ -1,8 +1,9 @@
 /**
  * The CI sample of `npm run trials` (docs/reliability.md): one trial of each
- * fault kind through the harness's own functions, each with a fresh random
+ * fault kind but kill-join through the harness's own functions, each with a fresh random
  * seed (printed; `npm run trials -- --kinds <kind> --seed <seed> --trials 1`
- * replays its choices). Every invariant must hold. The loopback kinds use
+ * replays its choices). Every invariant must hold. kill-join (about 50 s a
+ * trial) is left to `npm run trials` to keep this file near 2.5 minutes. The loopback kinds use
  * 127.0.145.0/24; the partition kind needs root (network namespaces).
  */
 import t, { type Test } from 'tap';
@@ -30,10 +31,6 @@ t.test('kill-formed: kill -9 on a formed cluster with a writer', async (tt) => {
   const r = await runLoopbackTrial('kill-formed', { seed: base + 1, subnet: SUBNET });
   assertClean(tt, r);
   tt.ok(r.invariants.some((i) => i.name === 'no-lost-write'), 'acknowledged writes were read back');
-});
-
-t.test('kill-join: kill -9 during the join of a fourth node', async (tt) => {
-  assertClean(tt, await runLoopbackTrial('kill-join', { seed: base + 4, subnet: SUBNET }));
 });
 
 t.test('pause: a node frozen (SIGSTOP) on a formed cluster with a writer, then resumed', async (tt) => {
