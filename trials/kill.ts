@@ -1,8 +1,9 @@
 /**
  * Trials on loopback agents (NodeSet: real agents, real etcd, the `process`
- * service manager): kill -9 during bootstrap (kill-bootstrap) and on a formed
- * cluster with a writer running (kill-formed); a node frozen with SIGSTOP on a
- * formed cluster with a writer running, then resumed (pause).
+ * service manager): kill -9 during bootstrap (kill-bootstrap), on a formed
+ * cluster with a writer running (kill-formed) and during the day-2 join of a
+ * fourth node (kill-join); a node frozen with SIGSTOP on a formed cluster
+ * with a writer running, then resumed (pause).
  */
 import { readFileSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
