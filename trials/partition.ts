@@ -111,9 +111,10 @@ export class PartitionBed {
       partition(this.bed, victim);
       record.fault = { discovery, atMs, sinceStartMs: Date.now() - started, victim: this.bed.host(victim).hostname, durationMs, phases };
       await sleep(durationMs);
+      // Taken just before the heal, so the recovery time does not include it.
+      record.fault.phasesAtHeal = await phasesNow(nodes);
       heal(this.bed, victim);
       const healed = Date.now();
-      record.fault.phasesAtHeal = await phasesNow(nodes);
       const recovery = await waitAllReady(nodes, healed, PARTITION_RECOVERY_BOUND_MS);
       record.recoveryMs = recovery.ms;
       record.invariants = await checkAll(nodes, { token, recovery, boundMs: PARTITION_RECOVERY_BOUND_MS });
