@@ -83,7 +83,7 @@ async function main(): Promise<number> {
   process.stdout.write(`\nthis run:\n${summaryTable(records)}\n`);
   if (args.doc) {
     const all = readRecords(args.out);
-    writeSummary(args.doc, all, `Figures from ${all.length} trials in \`${args.out}\` (last run ${new Date().toISOString().slice(0, 16)}Z, base seed ${seed}).`);
+    writeSummary(args.doc, all, `Figures from ${all.length} trials in \`${args.out}\` (table written ${new Date().toISOString().slice(0, 16)}Z; each record has its seed).`);
     process.stdout.write(`summary of ${all.length} records in ${args.out} written to ${args.doc}\n`);
   }
   return records.some(failed) ? 1 : 0;
