@@ -1,7 +1,7 @@
 /**
  * The CI sample of `npm run trials` (docs/reliability.md): one trial of each
  * fault kind but kill-join (about 50 s a trial, left to `npm run trials` to
- * keep this file near 2.5 minutes), through the harness's own functions, each
+ * keep this file near 3 minutes), through the harness's own functions, each
  * with a fresh random seed (printed; `npm run trials -- --kinds <kind> --seed
  * <seed> --trials 1` replays its choices). Every invariant must hold. The
  * loopback kinds use 127.0.145.0/24; the partition kind needs root (network
