@@ -4,7 +4,7 @@
  * keep this file near 3 minutes), through the harness's own functions, each
  * with its seed printed (`npm run trials -- --kinds <kind> --seed
  * <seed> --trials 1` replays its choices). Every invariant must hold. The
- * loopback kinds use 127.0.145.0/24; the partition kind needs root (network
+ * loopback kinds use 127.0.143–145.0/24, one each; the partition kind needs root (network
  * namespaces) and is skipped loudly without it.
  *
  * The seeds are fixed (TRIALS_SEED overrides them), so a CI failure replays
@@ -18,7 +18,8 @@ import type { TrialRecord } from '../../trials/record.js';
 import { skipUnlessRoot } from '../helpers/netns.js';
 
 t.setTimeout(420_000);
-const SUBNET = 145;
+// One /24 per trial: a trial never meets anything the one before it left behind.
+const SUBNETS = { 'kill-bootstrap': 145, 'kill-formed': 144, pause: 143 } as const;
 const base = Number(process.env.TRIALS_SEED ?? 7100);
 
 function assertClean(tt: Test, r: TrialRecord): void {
@@ -29,17 +30,17 @@ function assertClean(tt: Test, r: TrialRecord): void {
 }
 
 t.test('kill-bootstrap: kill -9 during formation', async (tt) => {
-  assertClean(tt, await runLoopbackTrial('kill-bootstrap', { seed: base, subnet: SUBNET }));
+  assertClean(tt, await runLoopbackTrial('kill-bootstrap', { seed: base, subnet: SUBNETS['kill-bootstrap'] }));
 });
 
 t.test('kill-formed: kill -9 on a formed cluster with a writer', async (tt) => {
-  const r = await runLoopbackTrial('kill-formed', { seed: base + 1, subnet: SUBNET });
+  const r = await runLoopbackTrial('kill-formed', { seed: base + 1, subnet: SUBNETS['kill-formed'] });
   assertClean(tt, r);
   tt.ok(r.invariants.some((i) => i.name === 'no-lost-write'), 'acknowledged writes were read back');
 });
 
 t.test('pause: a node frozen (SIGSTOP) on a formed cluster with a writer, then resumed', async (tt) => {
-  assertClean(tt, await runLoopbackTrial('pause', { seed: base + 3, subnet: SUBNET }));
+  assertClean(tt, await runLoopbackTrial('pause', { seed: base + 3, subnet: SUBNETS.pause }));
 });
 
 t.test('partition-bootstrap: a host cut off during formation, then healed', async (tt) => {
