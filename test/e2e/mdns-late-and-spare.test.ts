@@ -1,8 +1,9 @@
 /**
  * Size 3, mDNS only. Two hosts start; the third starts 20 s later and is
  * still one of the initial members (the first two wait, and never bootstrap
- * alone). A fourth fresh agent that starts with the third has the highest node
- * id, so it is not in the view: it waits as a spare and says so in /status.
+ * alone). A fourth fresh agent that starts right after the first two saw the
+ * third has the highest node id, so it is not in the view: it waits as a
+ * spare and says so in /status.
  */
 import t from 'tap';
 import { generateToken } from '../../src/pki/index.js';
@@ -47,6 +48,13 @@ if (skipUnlessRoot(t, 'late mDNS host and a spare')) {
 
     const t1 = Date.now();
     agents.start(3);
+    // h4 starts once h1 has seen the late h3 (it left discovering): on a loaded machine an agent that starts
+    // at the same moment may be seen first, and the initial members are the lowest ids *among those seen*.
+    await waitFor(
+      'h1 to see the late h3 and leave discovering',
+      async () => (await agents.statuses([1]).catch(() => []))[0]?.phase !== 'discovering',
+      { timeoutMs: 60_000, describe: () => agents.describe([1, 3]) },
+    );
     agents.start(4);
     const phases4 = new Set<string>();
     let watching = true;
