@@ -128,7 +128,11 @@ if (skipUnlessRoot(t, 'scale 3 -> 5 by joining')) {
       }, { timeoutMs: 120_000, describe: () => agents.describe([4, 5]) });
       for (const s of spares) t.match(s.reason, /cluster has 3 of 3 voters; this node replaces the first member that fails/, `${s.node.name}: ${s.reason}`);
       t.same((await members(agents)).length, 3, 'spares are not members');
-      const queue = (await agents.status(1)).membership?.queue ?? [];
+      // A member that no joiner asked reads the queue at its quiet pace (MEMBERSHIP_QUIET_INTERVAL_MS): bounded wait.
+      const queue = await waitFor('h1 to list both spares in its queue', async () => {
+        const q = (await agents.status(1)).membership?.queue ?? [];
+        return q.length === 2 ? q : undefined;
+      }, { timeoutMs: 20_000, describe: () => agents.describe([1]) });
       t.same(queue.map((q) => q.state), ['spare', 'spare'], 'a member lists both spares');
       await resize(agents, 5);
       await checkFive(t, agents, run.writer!, Date.now());

@@ -31,7 +31,7 @@ export const MEMBERSHIP_INTERVAL_MS = 1000;
  * idle agent's CPU. A join request recorded here, or any change in the health
  * controller's view, brings the 1 s pace back at once.
  */
-export const MEMBERSHIP_QUIET_INTERVAL_MS = 10_000;
+export const MEMBERSHIP_QUIET_INTERVAL_MS = 5_000;
 const READ_TIMEOUT_MS = 3000;
 const OP_TIMEOUT_MS = 5000;
 const PROGRESS_TIMEOUT_MS = 2000;
