@@ -49,5 +49,8 @@ if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
   # A test file that crashed or timed out counts as a failure even without a failed assertion.
   fail=1
 fi
+# CI shows the tail of this output: name the failing files there, just above the counts.
+failed_files=$(grep -E '^not ok [0-9]+ - ' "$log" | sed -E 's/^not ok [0-9]+ - ([^ ]+).*/\1/' | sort -u | tr '\n' ' ' || true)
+[ -n "$failed_files" ] && echo "failed test files: $failed_files"
 echo "${pass} passed, ${fail} failed, ${skip} skipped"
 [ "$status" -eq 0 ] && [ "$fail" -eq 0 ]
