@@ -97,10 +97,13 @@ if (requireSystemdHosts(t)) {
     await victim.halt();
     let sawDead: string | undefined;
     const replaced = await waitFor('the dead member removed and the spare a voter: 3 voters, no learner', async () => {
-      if (!sawDead) {
-        const s = await agentStatus(writerHost);
-        const m = s.members.find((x) => x.id === victimId);
-        if (m?.dead) sawDead = `${Date.now() - died} ms after the halt, /status on ${writerHost.name} said ${victim.name} is dead (unhealthy for ${m.unhealthyForMs} ms)`;
+      // Each member keeps its own unhealthy clock (from its own health looks, every 5 s): the member that removes
+      // the victim has called it dead first, but another may not have yet. Any survivor saying so counts.
+      for (const h of survivors) {
+        if (sawDead) break;
+        const s = await agentStatus(h).catch(() => undefined);
+        const m = s?.members.find((x) => x.id === victimId);
+        if (m?.dead) sawDead = `${Date.now() - died} ms after the halt, /status on ${h.name} said ${victim.name} is dead (unhealthy for ${m.unhealthyForMs} ms)`;
       }
       const list = await memberList(writerHost);
       const voters = list.members.filter((m) => !m.isLearner);
