@@ -49,6 +49,18 @@ export interface AgentOptions {
 }
 
 const FAST_TICK_MS = 250;
+/** How long stop() waits for the current step, and for the CA-role hand-over, before it goes on. */
+const STOP_STEP_WAIT_MS = 5000;
+
+/** Waits for `work` at most `ms`; its outcome (or failure) after that is ignored. */
+function withinMs(work: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([Promise.resolve(work).then(() => undefined, () => undefined), limit]).finally(() => clearTimeout(timer));
+}
 const PEER_REFRESH_MS = 15_000;
 const BUSY: ReadonlySet<Phase> = new Set(['electing', 'enrolling', 'starting-etcd', 'forming']);
 
@@ -226,9 +238,11 @@ export class Agent {
     this.stopped = true;
     this.phase.set('stopping', 'shutting down');
     this.waker.wake();
-    await this.loopDone;
+    // Bounded: a step that waits on an etcd that is gone (a host halting stops etcd too) must not hold the
+    // stop past systemd's TimeoutStopSec; what it was doing is safe to abandon (every step is idempotent).
+    await withinMs(this.loopDone, STOP_STEP_WAIT_MS);
     // Before etcd may stop: a holder hands the CA role over at once instead of after its lease's TTL.
-    await this.caRole.close();
+    await withinMs(this.caRole.close(), STOP_STEP_WAIT_MS);
     await this.recovery.snapshots.stop();
     await Promise.allSettled([this.peerServer?.close(), this.statusServer?.close(), this.peerSet?.stop()]);
     await this.etcd.manager.close();
@@ -264,7 +278,7 @@ export class Agent {
     // A member being re-added (wiped data dir, removed member) runs nothing else until it is.
     if (formed && this.repair.rejoin.active()) return this.repair.rejoin.step();
     if (formed && this.certs.expired()) return this.reenroll();
-    if (formed) return this.controllers.runDue();
+    if (formed) return this.controllers.runDue(Date.now(), () => this.stopped);
     if (this.state.joining()) return this.membership.joiner.step();
     if (enrollment && this.creds.pki()) return this.bringUp(enrollment);
     if (committed) return this.enroll(committed);

@@ -10,6 +10,11 @@ import { checkDataDir } from './data-dir-check.js';
 import { defaultIo, parseCommandArgs, reportError, wantsHelp, type CliIo } from './args.js';
 import { packageVersion } from './version.js';
 
+/** After stop(), how long the process may take to exit on its own before it is ended. */
+const EXIT_GRACE_MS = 2000;
+/** The whole stop, at most (below the unit's TimeoutStopSec=30s). */
+const STOP_DEADLINE_MS = 20_000;
+
 export const RUN_USAGE = `Usage: etcd-agent run [--config PATH] [--root DIR]
 
 Runs the agent daemon in the foreground: discovery, election of the CA holder,
@@ -58,7 +63,13 @@ export async function runCommand(args: string[], io: CliIo = defaultIo()): Promi
     await waitForSignal();
     logger.info({ component: 'agent' }, 'stopping on signal');
     notifier.stopping();
+    // Whatever hangs in the stop itself, the process ends before systemd's TimeoutStopSec (30 s) would kill it.
+    setTimeout(() => process.exit(0), STOP_DEADLINE_MS).unref();
     await running.stop();
+    // Everything is closed that the agent owns; a client still retrying an etcd that is gone (a halting host
+    // stops etcd too) must not keep the process alive past systemd's TimeoutStopSec. Unref'd: a clean exit
+    // does not wait for it.
+    setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
     return 0;
   } catch (err) {
     if (isNotConfiguredError(err)) {

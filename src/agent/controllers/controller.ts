@@ -36,8 +36,10 @@ export class ControllerSet {
     this.slots = controllers.map((controller) => ({ controller, lastRunAt: 0, lastError: null }));
   }
 
-  async runDue(now = Date.now()): Promise<void> {
+  /** `stopping`: checked before each controller, so a stop does not wait for the rest of the round. */
+  async runDue(now = Date.now(), stopping: () => boolean = () => false): Promise<void> {
     for (const slot of this.slots) {
+      if (stopping()) return;
       if (now - slot.lastRunAt < slot.controller.intervalMs) continue;
       slot.lastRunAt = now;
       try {
