@@ -4,7 +4,7 @@ import type { ServiceManager } from '../systemd/service-manager.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { failpoint } from '../util/failpoint.js';
-import { Waker } from '../util/sleep.js';
+import { Waker, withinMs } from '../util/sleep.js';
 import { CaRole } from './bootstrap/ca-role.js';
 import { createCertificateParts, memberFactsReader } from './certs/wiring.js';
 import type { CertificatesController } from './controllers/certificates.js';
@@ -52,15 +52,6 @@ const FAST_TICK_MS = 250;
 /** How long stop() waits for the current step, and for the CA-role hand-over, before it goes on. */
 const STOP_STEP_WAIT_MS = 5000;
 
-/** Waits for `work` at most `ms`; its outcome (or failure) after that is ignored. */
-function withinMs(work: Promise<unknown> | undefined, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-    timer.unref();
-  });
-  return Promise.race([Promise.resolve(work).then(() => undefined, () => undefined), limit]).finally(() => clearTimeout(timer));
-}
 const PEER_REFRESH_MS = 15_000;
 const BUSY: ReadonlySet<Phase> = new Set(['electing', 'enrolling', 'starting-etcd', 'forming']);
 

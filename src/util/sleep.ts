@@ -40,3 +40,13 @@ export class Waker {
 export function backoffMs(failures: number, initialMs = 1000, maxMs = 30_000): number {
   return Math.min(maxMs, initialMs * 2 ** Math.max(0, failures - 1));
 }
+
+/** Waits for `work` at most `ms`; its outcome (or failure) after that is ignored. */
+export function withinMs(work: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([Promise.resolve(work).then(() => undefined, () => undefined), limit]).finally(() => clearTimeout(timer));
+}

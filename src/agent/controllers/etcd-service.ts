@@ -147,7 +147,7 @@ export class EtcdService {
    * cluster before — its state dir was lost — moves that data aside (never
    * deletes it): the cluster re-admitted it as a new member, and etcd would
    * otherwise run the old member's data. A new cluster's member never does:
-   * old data there is refused, as any other. Returns where the data went.
+   * old data there is refused, like any other. Returns where the data went.
    */
   private async claimDataDir(enrollment: Enrollment, state: 'new' | 'existing'): Promise<string | undefined> {
     if (enrollment.dataDirClaimedAt) return undefined;
