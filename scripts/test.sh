@@ -51,6 +51,13 @@ if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
 fi
 # CI shows the tail of this output: name the failing files there, just above the counts.
 failed_files=$(grep -E '^not ok [0-9]+ - ' "$log" | sed -E 's/^not ok [0-9]+ - ([^ ]+).*/\1/' | sort -u | tr '\n' ' ' || true)
-[ -n "$failed_files" ] && echo "failed test files: $failed_files"
+if [ -n "$failed_files" ]; then
+  # The failed assertions themselves (nested "not ok" lines), so a CI tail can be diagnosed.
+  echo "failed assertions:"
+  # Each with the first lines of its YAML diagnostic (found/wanted/at).
+  awk '/^ +not ok [0-9]+ - /{n=10; print; next} n>0{ if ($0 ~ /^ +\.\.\.$/) {n=0; next} print; n--}' "$log" |
+    sed -E 's/^ {4,}/  /' | head -n 200 || true
+  echo "failed test files: $failed_files"
+fi
 echo "${pass} passed, ${fail} failed, ${skip} skipped"
 [ "$status" -eq 0 ] && [ "$fail" -eq 0 ]

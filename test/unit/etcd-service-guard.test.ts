@@ -144,6 +144,21 @@ t.test('stopped between claiming the data dir and etcd\'s first start: the next 
   await t.rejects(service.ensureRunning(enrollment(true), 'existing'), { code: 'EA_ETCD_DATA_DIR_WIPED' });
 });
 
+t.test('wiped right after formation, before any later service round: a wipe, not a first start', async (t) => {
+  // Found by repair-datadir under load: the member formed, was stopped a second later and its data dir
+  // removed; the marker of its first start was still there, so etcd was started on the empty dir.
+  const { config, service, manager, marker } = await node(t);
+  t.ok(await service.ensureRunning(enrollment(false), 'existing'), 'first start');
+  t.ok(existsSync(marker));
+  await writeMember(config);
+  await service.firstStartDone();
+  t.notOk(existsSync(marker), 'etcd answered as this member: the marker goes at once');
+  manager.state = 'inactive';
+  await rm(config.etcd.dataDir, { recursive: true });
+  await t.rejects(service.ensureRunning(enrollment(true), 'existing'), { code: 'EA_ETCD_DATA_DIR_WIPED' });
+  t.same(manager.calls, ['start'], 'not started on the wiped dir');
+});
+
 t.test('a member\'s first start never happens on data it did not create', async (t) => {
   const { config, service, manager } = await node(t);
   await mkdir(join(config.etcd.dataDir, 'other'), { recursive: true });

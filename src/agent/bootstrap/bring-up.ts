@@ -34,6 +34,8 @@ export async function bringUpStep(
     parts.say('forming', observation.reason);
     return { formed: undefined, observation };
   }
+  // etcd answered as a member of a complete cluster: its data is written.
+  await parts.etcd.firstStartDone();
   await writeEtcdFiles(parts.config, enrollment, 'existing', parts.pki);
   failpoint('conf-existing-before-formed');
   const formed: FormedMarker = {

@@ -125,6 +125,17 @@ export class EtcdService {
     );
   }
 
+  /**
+   * etcd has answered as this node's member, so it has written its data: from
+   * now on an empty data dir means a wiped one. Called as soon as that is
+   * known (formation, a joiner's first answer), not only on the next
+   * service round, so a wipe right after formation is never taken for a
+   * first start.
+   */
+  async firstStartDone(): Promise<void> {
+    await this.forbidEmptyStart();
+  }
+
   private async forbidEmptyStart(): Promise<void> {
     await unlink(this.startEmptyMarker()).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;

@@ -184,6 +184,8 @@ export class Joiner {
       this.parts.say('starting-etcd', `etcd runs as learner ${js.admission.memberId}; waiting for it to reach the leader`);
       return;
     }
+    // Its own member answered: etcd's data is written, an empty data dir from now on is a wiped one.
+    await etcd.firstStartDone();
     const formed: FormedMarker = {
       clusterName: config.cluster.name,
       clusterId: status.clusterId,
