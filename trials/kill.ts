@@ -18,11 +18,11 @@ import { Rng, sleep } from './rng.js';
 
 /** Bound on "every node ready after the restart"; generous for a loaded 2-CPU machine, it only matters on failure. */
 export const RECOVERY_BOUND_MS = 120_000;
-const FORM_BOUND_MS = 120_000;
+export const FORM_BOUND_MS = 120_000;
 
-type Target = 'agent' | 'etcd' | 'both';
+export type Target = 'agent' | 'etcd' | 'both';
 
-async function killNode(set: NodeSet, node: TestNode, target: Target): Promise<Record<string, unknown>> {
+export async function killNode(set: NodeSet, node: TestNode, target: Target): Promise<Record<string, unknown>> {
   const killed: Record<string, unknown> = {};
   if (target !== 'etcd') {
     const proc = node.proc;
@@ -63,7 +63,7 @@ function liveEtcd(set: NodeSet, node: TestNode): number | undefined {
 }
 
 /** Stops every agent and every etcd of the set (including etcds a killed agent left behind), then removes the roots. */
-async function teardown(set: NodeSet): Promise<void> {
+export async function teardown(set: NodeSet): Promise<void> {
   await set.cleanup(true);
   const left = set.nodes.flatMap((n) => pidsWithCwdUnder(n.root));
   await killAndWait(left);
@@ -77,7 +77,7 @@ function acked(report: WriterReport): string[] {
 export type LoopbackKind = Extract<FaultKind, 'kill-bootstrap' | 'kill-formed' | 'kill-join' | 'pause'>;
 
 /** membership.deadAfter in pause trials. */
-const DEAD_AFTER_S = 10;
+export const DEAD_AFTER_S = 10;
 
 /**
  * kill -9 of the victim's agent, etcd or both at a random moment (from start
@@ -107,7 +107,7 @@ async function killFault(kind: LoopbackKind, set: NodeSet, nodes: TrialNode[], r
 }
 
 /** Every process of a node: its agent and the etcd running in its state dir. */
-function nodePids(node: TestNode): number[] {
+export function nodePids(node: TestNode): number[] {
   return [...new Set([...(node.proc?.pid ? [node.proc.pid] : []), ...pidsWithCwdUnder(node.root)])];
 }
 
@@ -143,6 +143,16 @@ async function pauseFault(set: NodeSet, nodes: TrialNode[], rng: Rng, record: Tr
   return Date.now();
 }
 
+/** A writer (one put every 200 ms) to every node of the set, with node 1's admin certificate. */
+export function startSetWriter(set: NodeSet, prefix: string): { stop(): Promise<WriterReport> } {
+  const first = set.nodes[0]!;
+  return startWriter(
+    set.nodes.map((n) => `https://${n.address}:2379`),
+    { caPem: readFileSync(set.pki(first, 'ca.crt'), 'utf8'), certPem: readFileSync(set.pki(first, 'etcdctl.crt'), 'utf8'), keyPem: readFileSync(set.pki(first, 'etcdctl.key'), 'utf8') },
+    prefix,
+  );
+}
+
 export interface LoopbackOptions {
   seed: number;
   /** Third octet of the loopback /24 to use (127.0.X.0/24). */
@@ -166,12 +176,7 @@ export async function runLoopbackTrial(kind: LoopbackKind, o: LoopbackOptions): 
     if (kind !== 'kill-bootstrap') {
       await set.waitFormed(set.nodes, FORM_BOUND_MS);
       record.fault.formedAfterMs = Date.now() - started;
-      const first = set.nodes[0]!;
-      writer = startWriter(
-        set.nodes.map((n) => `https://${n.address}:2379`),
-        { caPem: readFileSync(set.pki(first, 'ca.crt'), 'utf8'), certPem: readFileSync(set.pki(first, 'etcdctl.crt'), 'utf8'), keyPem: readFileSync(set.pki(first, 'etcdctl.key'), 'utf8') },
-        prefix,
-      );
+      writer = startSetWriter(set, prefix);
     }
     if (kind === 'kill-join') {
       // Day 2: the wanted size goes to 4 and a fourth node joins (learner, then voter); the fault lands during that.

@@ -3,7 +3,7 @@
  * etcd, one fault per trial, invariants checked after each (docs/reliability.md).
  *
  *   npm run build && TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import trials/main.ts \
- *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,kill-join,pause] [--trials N] [--seed S] \
+ *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,kill-join,kill-replace,pause] [--trials N] [--seed S] \
  *     [--out FILE] [--doc docs/reliability.md] [--subnet 141] [--max-minutes M]
  *
  * Trial k of a kind uses seed S+k; `--kinds K --seed <that seed> --trials 1`
@@ -14,6 +14,7 @@ import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { netnsUnavailable } from '../test/helpers/netns.js';
 import { runLoopbackTrial } from './kill.js';
+import { runReplaceTrial } from './replace.js';
 import { PartitionBed } from './partition.js';
 import { FAULT_KINDS, violations, type FaultKind, type TrialRecord } from './record.js';
 import { failed, readRecords, summaryTable, writeSummary } from './summary.js';
@@ -77,7 +78,7 @@ async function main(): Promise<number> {
         await bed.destroy();
       }
     } else {
-      for (let k = 0; more(k); k++) keep(await runLoopbackTrial(kind, { seed: seed + k, subnet }));
+      for (let k = 0; more(k); k++) keep(kind === 'kill-replace' ? await runReplaceTrial({ seed: seed + k, subnet }) : await runLoopbackTrial(kind, { seed: seed + k, subnet }));
     }
   }
   process.stdout.write(`\nthis run:\n${summaryTable(records)}\n`);
