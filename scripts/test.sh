@@ -31,24 +31,47 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "!!! NOT ROOT: the e2e tests (network namespaces, systemd-nspawn) will SKIP. Run as root (CI does) for the full suite. !!!" >&2
 fi
 
-set +e
-npx tap "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-set -e
+pass=0; fail=0; skip=0; status=0
+# Runs tap once with these arguments and adds its counts to the totals.
+run_tap() {
+  local plog summary p f k pstatus
+  plog=$(mktemp -t etcd-agent-phase.XXXXXX)
+  set +e
+  npx tap "$@" 2>&1 | tee "$plog"
+  pstatus=${PIPESTATUS[0]}
+  set -e
+  cat "$plog" >>"$log"
+  # tap closes with "# { total: T, pass: P, fail: F, skip: S, todo: D }" (zero counts omitted).
+  summary=$(grep -E '^# \{ total: [0-9]+' "$plog" | tail -n1 || true)
+  rm -f "$plog"
+  p=$(sed -nE 's/.*[ {]pass: ([0-9]+).*/\1/p' <<<"$summary"); f=$(sed -nE 's/.*[ {]fail: ([0-9]+).*/\1/p' <<<"$summary")
+  k=$(sed -nE 's/.*[ {]skip: ([0-9]+).*/\1/p' <<<"$summary")
+  p=${p:-0}; f=${f:-0}; k=${k:-0}
+  if [ -z "$summary" ]; then
+    echo "tap printed no summary for: $* (exit $pstatus)" >&2
+    f=$((f + 1))
+  fi
+  if [ "$pstatus" -ne 0 ]; then
+    status=$pstatus
+    # A test file that crashed or timed out counts as a failure even without a failed assertion.
+    [ "$f" -eq 0 ] && f=1
+  fi
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + k))
+}
 
-# tap closes with "# { total: T, pass: P, fail: F, skip: S, todo: D }" (zero counts omitted).
-summary=$(grep -E '^# \{ total: [0-9]+' "$log" | tail -n1)
-count() { sed -nE "s/.*[ {]$1: ([0-9]+).*/\1/p" <<<"$summary"; }
-pass=$(count pass); fail=$(count fail); skip=$(count skip)
-pass=${pass:-0}; fail=${fail:-0}; skip=${skip:-0}
-if [ -z "$summary" ]; then
-  echo "tap printed no summary (exit $status)" >&2
-  fail=$((fail + 1))
+if [ "$#" -gt 0 ]; then
+  run_tap "$@"
+else
+  # Two phases: the files that start no cluster (unit, hostile input,
+  # packaging) two at a time, then those that run real clusters (integration,
+  # e2e) one at a time: their timing bounds assume a machine that is not also
+  # running another cluster. The slowest scenarios (certificates living out
+  # real minutes, a second package build) are in test/long, run by
+  # `npm run test:long`, not here.
+  run_tap --jobs=2 'test/unit/**/*.test.ts' 'test/hostile/**/*.test.ts' 'test/packaging/**/*.test.ts'
+  run_tap --jobs=1 'test/integration/**/*.test.ts' 'test/e2e/**/*.test.ts'
 fi
-if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
-  # A test file that crashed or timed out counts as a failure even without a failed assertion.
-  fail=1
-fi
+
 # CI shows the tail of this output: name the failing files there, just above the counts.
 failed_files=$(grep -E '^not ok [0-9]+ - ' "$log" | sed -E 's/^not ok [0-9]+ - ([^ ]+).*/\1/' | sort -u | tr '\n' ' ' || true)
 if [ -n "$failed_files" ]; then
