@@ -9,7 +9,8 @@
  */
 import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { AlarmAction, AlarmType, Etcd3, type IOptions } from 'etcd3';
+import type { Etcd3, IOptions } from 'etcd3';
+import { loadEtcd3 } from './etcd3-module.js';
 import { describeError, isAgentError } from '../util/errors.js';
 import { EtcdUnreachable } from './errors.js';
 
@@ -120,6 +121,7 @@ export async function endpointHealthy(
         if (!/permission denied/i.test(describeError(err))) throw err;
       }
       // Numeric enums: etcd3's typings spell them 'Get'/'None' while the proto names are GET/NONE.
+      const { AlarmAction, AlarmType } = await loadEtcd3();
       const alarms = await client.maintenance.alarm({ action: AlarmAction.Get, memberID: 0, alarm: AlarmType.None });
       if (alarms.alarms.length > 0) {
         return { healthy: false, reason: `alarm raised: ${alarms.alarms.map((a) => `${String(a.alarm)} on ${idToHex(a.memberID)}`).join(', ')}` };
@@ -176,7 +178,8 @@ export async function withClient<T>(
       dialTimeout: timeoutMs,
       defaultCallOptions: () => ({ deadline: new Date(deadline) }),
     };
-    client = new Etcd3(options);
+    const { Etcd3: Client } = await loadEtcd3();
+    client = new Client(options);
     return await Promise.race([fn(client), timeout]);
   } catch (err) {
     if (isAgentError(err)) throw err;
