@@ -16,7 +16,11 @@
  * window: RSS (VmRSS) and CPU% (utime+stime from /proc/<pid>/stat).
  *
  * Run (root; from the repository, after `npm run build`):
- *   TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import bench/formation.ts [--sizes 3,5] [--runs 3] [--idle-seconds 10] [--json FILE]
+ *   TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import bench/formation.ts [--sizes 3,5] [--runs 3] [--idle-seconds 10]
+ *     [--footprint-runs 5] [--load-seconds 5] [--json FILE]
+ *
+ * Then bench/footprint.ts adds the loopback rows: agent start to both APIs
+ * listening, /readyz and /status under 50 connections, installed package size.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,6 +29,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateToken } from '../src/pki/index.js';
+import { footprint, footprintMarkdown, type FootprintResult } from './footprint.js';
 import { NetnsAgents } from '../test/helpers/netns-agents.js';
 import { REPO, type ExecResult } from '../test/helpers/fixtures.js';
 import { TestBed, netnsUnavailable } from '../test/helpers/netns.js';
@@ -35,6 +40,8 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     'idle-seconds': { type: 'string', default: '10' },
     json: { type: 'string' },
+    'footprint-runs': { type: 'string', default: '5' },
+    'load-seconds': { type: 'string', default: '5' },
   },
 });
 const SIZES = args.sizes.split(',').map(Number);
@@ -217,6 +224,8 @@ async function main(): Promise<void> {
     }
     results.push(r);
   }
+  // The loopback rows (start-up, status API under load, package size): after the netns runs, so they see the same load.
+  const fp: FootprintResult = await footprint({ runs: Number(args['footprint-runs']), loadSeconds: Number(args['load-seconds']) });
   const load1 = loadavg()[0]!;
   const lines: string[] = [];
   lines.push(`etcd-agent ${agentVersion}, ${etcdVersion}, Node ${process.version}, ${RUNS} runs per size, poll ${POLL_MS} ms; load average ${load0.toFixed(2)} → ${load1.toFixed(2)}`);
@@ -240,8 +249,10 @@ async function main(): Promise<void> {
       `| ${r.size} | ${f1(mean(i.rssMiB))} MiB (max ${f1(Math.max(...i.rssMiB))}) | ${i.cpuPercent.length ? mean(i.cpuPercent).toFixed(2) : '?'} % (max ${Math.max(...i.cpuPercent).toFixed(2)}) | ${f1(mean(i.etcdRssMiB))} MiB | ${mean(i.etcdCpuPercent).toFixed(2)} % |`,
     );
   }
+  lines.push('');
+  lines.push(...footprintMarkdown(fp));
   process.stdout.write(`${lines.join('\n')}\n`);
-  if (args.json) writeFileSync(args.json, JSON.stringify({ agentVersion, etcdVersion, runs: RUNS, idleSeconds: IDLE_S, results }, null, 2));
+  if (args.json) writeFileSync(args.json, JSON.stringify({ agentVersion, etcdVersion, runs: RUNS, idleSeconds: IDLE_S, results, footprint: fp }, null, 2));
 }
 
 main().catch((err: unknown) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { PeerSet } from '../discovery/index.js';
+import { closeEtcdClients } from '../etcd/client.js';
 import type { ServiceManager } from '../systemd/service-manager.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -236,6 +237,8 @@ export class Agent {
     await withinMs(this.caRole.close(), STOP_STEP_WAIT_MS);
     await this.recovery.snapshots.stop();
     await Promise.allSettled([this.peerServer?.close(), this.statusServer?.close(), this.peerSet?.stop()]);
+    // The shared etcd clients close now, or when the call still using one ends (within its deadline).
+    closeEtcdClients();
     await this.etcd.manager.close();
   }
 

@@ -1,3 +1,4 @@
+import { closeEtcdClients } from '../etcd/client.js';
 import { defaultIo, reportError, usageError, wantsHelp, type CliIo } from './commands/args.js';
 import { CERT_USAGE, certCommand } from './commands/cert.js';
 import { checkConfigCommand } from './commands/check-config.js';
@@ -164,5 +165,8 @@ export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<num
     return await handler(rest, cli);
   } catch (err) {
     return reportError(cli, err);
+  } finally {
+    // A command's shared etcd clients (etcd/client.ts) must not outlive it.
+    closeEtcdClients();
   }
 }

@@ -1,6 +1,6 @@
 import type { RemoteInfo } from 'node:dgram';
 import { networkInterfaces as osNetworkInterfaces, type NetworkInterfaceInfo } from 'node:os';
-import Bonjour from 'bonjour-service';
+import type Bonjour from 'bonjour-service';
 import type { Logger } from '../util/log.js';
 import { describeError } from '../util/errors.js';
 import { MdnsNoInterface, MdnsSocketFailed } from './errors.js';
@@ -86,6 +86,7 @@ export class MdnsSource implements DiscoverySource {
   private retryAt = 0;
   private lastQueryAt = 0;
   private stopped = false;
+  private Bonjour: typeof Bonjour | undefined;
   private readonly ignoredLogged = new Map<string, number>();
   private readonly otherClusters = new Set<string>();
 
@@ -98,7 +99,7 @@ export class MdnsSource implements DiscoverySource {
 
   async start(): Promise<void> {
     this.health = new MdnsHealth(this.now(), this.options.silenceMs);
-    this.open();
+    if ((await this.loadBonjour()) && !this.stopped) this.open();
   }
 
   async refresh(): Promise<void> {
@@ -113,7 +114,7 @@ export class MdnsSource implements DiscoverySource {
         await this.close();
         this.retryAt = 0;
       }
-      if (!this.responder && now >= this.retryAt) this.open();
+      if (!this.responder && now >= this.retryAt && (await this.loadBonjour()) && !this.stopped) this.open();
       const r = this.responder;
       if (r && !sameAdvert(r.advert, this.options.advert())) await this.announce(r);
       if (r && now - this.lastQueryAt >= (this.options.queryIntervalMs ?? 5000)) this.query(r);
@@ -174,7 +175,26 @@ export class MdnsSource implements DiscoverySource {
     return (this.interfaces()[name] ?? []).find((i) => i.family === 'IPv4')?.address;
   }
 
+  /**
+   * bonjour-service is loaded with the first mDNS source, not at start-up: a
+   * node with `discovery.mdns: false` never loads it. False (and the reason
+   * in /status) when it cannot be loaded; refresh() tries again.
+   */
+  private async loadBonjour(): Promise<boolean> {
+    if (this.Bonjour) return true;
+    try {
+      this.Bonjour = (await import('bonjour-service')).default;
+      return true;
+    } catch (err) {
+      this.setupProblem = `mDNS cannot load bonjour-service: ${describeError(err)}`;
+      this.retryAt = this.now() + SOCKET_RETRY_MS;
+      return false;
+    }
+  }
+
   private open(): void {
+    const Bonjour = this.Bonjour;
+    if (!Bonjour) return;
     const address = this.interfaceAddress();
     if (!address) {
       const name = this.options.interfaceName;

@@ -1,15 +1,19 @@
 /**
- * A thin, bounded wrapper over etcd3: every call opens its own client, has a
- * deadline, and closes the client whatever happens. Failures become
+ * A thin, bounded wrapper over etcd3: every call has a deadline and runs on a
+ * shared client (one per endpoint set and TLS material, see client-cache.ts). Failures become
  * EA_ETCD_UNREACHABLE naming the endpoint and the reason in words.
  *
  * etcd3 1.1.2 returns 64-bit ids as decimal strings (proto-loader `longs:
  * String`); we expose them in lower-case hex without leading zeros, as
  * `etcdctl member list` prints them.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { AlarmAction, AlarmType, Etcd3, type IOptions } from 'etcd3';
+import type { Etcd3, IOptions } from 'etcd3';
+import { ClientCache, type ClientLease, type CreatedClient } from './client-cache.js';
+import { loadEtcd3 } from './etcd3-module.js';
 import { describeError, isAgentError } from '../util/errors.js';
 import { EtcdUnreachable } from './errors.js';
 
@@ -120,6 +124,7 @@ export async function endpointHealthy(
         if (!/permission denied/i.test(describeError(err))) throw err;
       }
       // Numeric enums: etcd3's typings spell them 'Get'/'None' while the proto names are GET/NONE.
+      const { AlarmAction, AlarmType } = await loadEtcd3();
       const alarms = await client.maintenance.alarm({ action: AlarmAction.Get, memberID: 0, alarm: AlarmType.None });
       if (alarms.alarms.length > 0) {
         return { healthy: false, reason: `alarm raised: ${alarms.alarms.map((a) => `${String(a.alarm)} on ${idToHex(a.memberID)}`).join(', ')}` };
@@ -131,7 +136,41 @@ export async function endpointHealthy(
   }
 }
 
-/** Opens a client on `endpoints`, runs `fn` under one deadline, and closes the client whatever happens. */
+/** How long a client may be reused at most (a fresh handshake then re-checks etcd's certificate). */
+const CLIENT_MAX_AGE_MS = 5 * 60_000;
+/** A client unused for this long is closed (the lineage controller dials other members every 15 s). */
+const CLIENT_IDLE_MS = 60_000;
+
+/** The deadline of the withClient call a gRPC call belongs to (several calls may share one client). */
+const callDeadline = new AsyncLocalStorage<number>();
+
+const clients = new ClientCache<Etcd3>({
+  close: (client) => client.close(),
+  reusable: connectionsReady,
+  maxAgeMs: CLIENT_MAX_AGE_MS,
+  idleMs: CLIENT_IDLE_MS,
+});
+
+/**
+ * Closes the shared etcd clients (agent stop, end of a CLI command); a call
+ * still running keeps its client until it ends (within its deadline). Later
+ * calls open new clients.
+ */
+export function closeEtcdClients(): void {
+  clients.retireAll();
+}
+
+/** Shared clients currently held (for tests). */
+export function openEtcdClients(): number {
+  return clients.size();
+}
+
+/**
+ * Runs `fn` under one deadline with a client on `endpoints`. The client is
+ * shared (client-cache.ts): one per endpoint set and TLS material, made after a
+ * bounded TLS probe of every endpoint, reused only while its connections are up,
+ * and retired after any failure.
+ */
 export async function withClient<T>(
   endpoints: string[],
   tls: EtcdTls,
@@ -151,40 +190,95 @@ export async function withClient<T>(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(EtcdUnreachable(where, `no answer within ${timeoutMs} ms`)), timeoutMs + 250);
   });
-  // Handled from the start: when the TLS probes below outlast the bound (a loaded host), the timer fires before
+  // Handled from the start: when the TLS probes outlast the bound (a loaded host), the timer fires before
   // anything awaits this promise, and an unhandled rejection would end the process.
   timeout.catch(() => undefined);
-  let client: Etcd3 | undefined;
+  const key = `${hosts.join(',')}|${tlsFingerprint(tls)}`;
+  const acquiring = clients.acquire(key, hosts.join(','), () => openClient(hosts, tls, deadline, where, timeoutMs));
+  let lease: ClientLease<Etcd3> | undefined;
+  let ok = false;
   try {
-    // grpc-js never aborts a TLS handshake in progress, even after close(): a
-    // peer that accepts TCP but never answers (a stopped etcd) would keep one
-    // socket per call open. A bounded handshake of our own first keeps such
-    // endpoints away from grpc, and gives precise TLS reasons.
-    const probes = await Promise.all(hosts.map((h) => tlsProbe(h, tls, deadline).then(() => undefined, (err: unknown) => `${h}: ${describeError(err)}`)));
-    const usable = hosts.filter((_, i) => probes[i] === undefined);
-    if (usable.length === 0) {
-      throw EtcdUnreachable(where, explain(new Error(probes.filter((p) => p !== undefined).join('; ')), timeoutMs));
-    }
-    const options: IOptions = {
-      hosts: usable,
-      credentials: {
-        rootCertificate: Buffer.from(tls.caPem),
-        privateKey: Buffer.from(tls.keyPem),
-        certChain: Buffer.from(tls.certPem),
-      },
-      // etcd3 1.1.2 accepts dialTimeout but never reads it; the gRPC deadline is what bounds a call.
-      dialTimeout: timeoutMs,
-      defaultCallOptions: () => ({ deadline: new Date(deadline) }),
-    };
-    client = new Etcd3(options);
-    return await Promise.race([fn(client), timeout]);
+    lease = await Promise.race([acquiring, timeout]);
+    const client = lease.client;
+    const result = await Promise.race([callDeadline.run(deadline, () => fn(client)), timeout]);
+    ok = true;
+    return result;
   } catch (err) {
     if (isAgentError(err)) throw err;
     throw EtcdUnreachable(where, explain(err, timeoutMs));
   } finally {
     if (timer !== undefined) clearTimeout(timer);
-    client?.close();
+    if (lease) lease.release(ok);
+    // Timed out while the client was being made: hand it back once it exists.
+    else acquiring.then((late) => late.release(false), () => undefined);
   }
+}
+
+/**
+ * A new client after a bounded TLS handshake with every endpoint. grpc-js
+ * never aborts a TLS handshake in progress, even after close(): a peer that
+ * accepts TCP but never answers (a stopped etcd) would keep one socket per
+ * dial open. The probe keeps such endpoints away from grpc (and gives precise
+ * TLS reasons); a shared client is only reused while gRPC has no dial to make
+ * (see connectionsReady), so every gRPC dial follows a probe as before.
+ */
+async function openClient(hosts: string[], tls: EtcdTls, deadline: number, where: string, timeoutMs: number): Promise<CreatedClient<Etcd3>> {
+  const probes = await Promise.all(hosts.map((h) => tlsProbe(h, tls, deadline).then(() => undefined, (err: unknown) => `${h}: ${describeError(err)}`)));
+  const usable = hosts.filter((_, i) => probes[i] === undefined);
+  if (usable.length === 0) {
+    throw EtcdUnreachable(where, explain(new Error(probes.filter((p) => p !== undefined).join('; ')), timeoutMs));
+  }
+  const options: IOptions = {
+    hosts: usable,
+    credentials: {
+      rootCertificate: Buffer.from(tls.caPem),
+      privateKey: Buffer.from(tls.keyPem),
+      certChain: Buffer.from(tls.certPem),
+    },
+    // etcd3 1.1.2 accepts dialTimeout but never reads it; the gRPC deadline is what bounds a call.
+    dialTimeout: timeoutMs,
+    // Each call carries the deadline of the withClient call it belongs to.
+    defaultCallOptions: () => ({ deadline: new Date(callDeadline.getStore() ?? Date.now() + timeoutMs) }),
+  };
+  const { Etcd3: Client } = await loadEtcd3();
+  // A client without the endpoints that failed their probe serves this call only.
+  return { client: new Client(options), shareable: usable.length === hosts.length };
+}
+
+/** sha256 over the CA, certificate and key: renewed material makes a new client. */
+function tlsFingerprint(tls: EtcdTls): string {
+  return createHash('sha256').update(tls.caPem).update('\0').update(tls.certPem).update('\0').update(tls.keyPem).digest('hex');
+}
+
+/**
+ * gRPC would send a call at once, without dialing: every host of the client has
+ * a channel, and every channel is READY. Reads etcd3 1.1.2 internals
+ * (`pool.hosts[].cachedServices`); anything unexpected answers false, and the
+ * client is then simply made anew (with its probe), as before the cache.
+ */
+export function connectionsReady(client: Etcd3): boolean {
+  const hosts = field(field(client, 'pool'), 'hosts');
+  if (!Array.isArray(hosts) || hosts.length === 0) return false;
+  for (const host of hosts) {
+    const services = field(host, 'cachedServices');
+    if (typeof services !== 'object' || services === null) return false;
+    const list = Object.values(services);
+    if (list.length === 0) return false;
+    for (const service of list) {
+      const getChannel = field(service, 'getChannel');
+      if (typeof getChannel !== 'function') return false;
+      const channel: unknown = getChannel.call(service);
+      const getState = field(channel, 'getConnectivityState');
+      if (typeof getState !== 'function') return false;
+      // grpc-js ConnectivityState.READY
+      if (getState.call(channel, false) !== 2) return false;
+    }
+  }
+  return true;
+}
+
+function field(value: unknown, name: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[name] : undefined;
 }
 
 /** One TLS handshake to `https://host:port`, bounded by `deadline`; the socket is always destroyed. */

@@ -9,7 +9,8 @@
  * `election/<name>/` of a namespace), so `etcdctl elect -l
  * <electionKey>/holder` prints the leader's value as etcd's own tools see it.
  */
-import { Etcd3, type Campaign, type Election, type ElectionObserver, type IOptions, type Namespace } from 'etcd3';
+import type { Campaign, Election, ElectionObserver, Etcd3, IOptions, Namespace } from 'etcd3';
+import { loadEtcd3, type Etcd3Lib } from './etcd3-module.js';
 import { describeError } from '../util/errors.js';
 import type { EtcdTls } from './client.js';
 
@@ -45,7 +46,15 @@ export class ElectionSession {
   private observer: ElectionObserver | undefined;
   private closed = false;
 
-  constructor(private readonly options: ElectionSessionOptions) {
+  /** Loads etcd3 on first use (see etcd3-module.ts) and opens the session's client. */
+  static async open(options: ElectionSessionOptions): Promise<ElectionSession> {
+    return new ElectionSession(options, await loadEtcd3());
+  }
+
+  private constructor(
+    private readonly options: ElectionSessionOptions,
+    lib: Etcd3Lib,
+  ) {
     if (!options.electionKey.endsWith('/election')) throw new Error(`election key ${options.electionKey} must end in /election`);
     const parent = options.electionKey.slice(0, -'election'.length);
     const clientOptions: IOptions = {
@@ -58,7 +67,7 @@ export class ElectionSession {
       // Streams (watch, lease keepalive) live as long as the session; every other call is bounded.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: new Date(Date.now() + options.callTimeoutMs) }),
     };
-    this.client = new Etcd3(clientOptions);
+    this.client = new lib.Etcd3(clientOptions);
     const ns = this.client.namespace(parent);
     this.election = ns.election(ELECTION_NAME, options.ttlSeconds);
     this.candidates = this.client.namespace(candidatePrefix(options.electionKey));

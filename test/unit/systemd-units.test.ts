@@ -150,6 +150,7 @@ t.test('etcd-agent.service: the contract', async (t) => {
     'WatchdogSec=30s',
     'Restart=on-failure',
     'LimitNOFILE=65536',
+    'Environment=MALLOC_ARENA_MAX=2',
     'ProtectSystem=strict',
     'ReadWritePaths=/etc/systemd/system',
     'ConfigurationDirectory=etcd',

@@ -99,13 +99,22 @@ export class CaRoleController implements Controller {
       await this.session.close();
       this.session = undefined;
     }
-    const session = (this.session ??= new ElectionSession({
-      endpoints: [this.deps.localUrl],
-      tls,
-      electionKey: clusterKeys(this.deps.clusterName).caElection,
-      ttlSeconds: CA_ROLE_TTL_SECONDS,
-      callTimeoutMs: CALL_TIMEOUT_MS,
-    }));
+    if (!this.session) {
+      const opened = await ElectionSession.open({
+        endpoints: [this.deps.localUrl],
+        tls,
+        electionKey: clusterKeys(this.deps.clusterName).caElection,
+        ttlSeconds: CA_ROLE_TTL_SECONDS,
+        callTimeoutMs: CALL_TIMEOUT_MS,
+      });
+      // Opening may wait for etcd3 to load: a stop meanwhile must not leave a client open.
+      if (this.closed) {
+        await opened.close();
+        return;
+      }
+      this.session = opened;
+    }
+    const session = this.session;
     if (!session.observing()) {
       await session.observe(
         (value) => this.onObserved(value),

@@ -30,6 +30,9 @@ export interface MetricsHooks {
  * prom-client's standard names (process_*, nodejs_*), which the usual Node.js
  * dashboards expect. docs/metrics.md lists every metric.
  */
+/** Period of the event-loop delay sampling timer behind nodejs_eventloop_lag_* (prom-client's default: 10 ms). */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
 export class AgentMetrics implements MetricsHooks {
   readonly registry = new Registry();
   private scrape: StatusReport | undefined;
@@ -40,7 +43,11 @@ export class AgentMetrics implements MetricsHooks {
     private readonly source: MetricsSource,
     options: { processMetrics?: boolean } = {},
   ) {
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    // The event-loop delay histogram samples with a timer of this period; prom-client's 10 ms default woke
+    // the idle agent 100 times a second (≈100 context switches/s) for a metric a scrape reads every 15–60 s.
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    }
     const registers = [this.registry];
     // collect() is a method: prom-client calls it with the metric as `this`; the closures reach the report.
     const report = (): StatusReport => this.scrape ?? this.source.report();
