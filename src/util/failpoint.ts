@@ -24,6 +24,7 @@ import { writeSync } from 'node:fs';
  *
  * Day-2 points (not part of bootstrap, so the bootstrap crash test leaves them out):
  *   snapshot-partial-written        a snapshot's first chunk is in its temp file, the rest not yet
+ *   join-admitted                   a joiner's admission (join.json, naming its CA holder) written, not enrolled yet
  */
 export const FAILPOINTS = [
   'ca-key-written',
@@ -38,7 +39,7 @@ export const FAILPOINTS = [
   'conf-existing-before-formed',
 ] as const;
 
-export const DAY2_FAILPOINTS = ['snapshot-partial-written'] as const;
+export const DAY2_FAILPOINTS = ['snapshot-partial-written', 'join-admitted'] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number] | (typeof DAY2_FAILPOINTS)[number];
 

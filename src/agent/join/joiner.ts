@@ -119,6 +119,7 @@ export class Joiner {
     }
     const js: JoinState = { clusterName: config.cluster.name, admission, caHolder: holder, admittedAt: new Date().toISOString() };
     await store.saveJoinState(js);
+    failpoint('join-admitted');
     state.joinState = js;
     if (state.enrollment) {
       // Enrolled for an earlier admission whose learner was removed before its etcd ever ran: same certificates, new member list.
@@ -143,8 +144,9 @@ export class Joiner {
         client().call<EnrollResponse>(endpointOfInfo(holder), 'POST', '/v1/enroll', request, enrollResponseSchema),
       );
     } catch (err) {
-      // Refused: the admission may be gone (learner timeout) or the CA holder changed; ask the cluster again.
-      if (isAgentError(err, 'EA_PEER_REFUSED')) await this.recheck(js);
+      // Refused or unreachable: the admission may be gone (learner timeout), or the CA role moved (the holder
+      // restarted or died since the admission); ask the cluster again.
+      if (isAgentError(err, 'EA_PEER_REFUSED') || isAgentError(err, 'EA_PEER_UNREACHABLE')) await this.recheck(js);
       throw err;
     }
     creds().setPki(result.pki);
@@ -207,7 +209,18 @@ export class Joiner {
    */
   private async recheck(js: JoinState): Promise<boolean> {
     const { answer, from } = await this.ask();
-    if (answer.state === 'admitted' && answer.admission?.memberId === js.admission.memberId) return false;
+    if (answer.state === 'admitted' && answer.admission?.memberId === js.admission.memberId) {
+      // Still admitted; but the CA role may have moved (the holder named at admission restarted or died, and
+      // another member took the role): enroll with the one the cluster names now, or ask the old one forever.
+      const holder = answer.caHolder;
+      if (holder && holder.nodeId !== js.caHolder.nodeId) {
+        const next: JoinState = { ...js, caHolder: holder };
+        await this.parts.store.saveJoinState(next);
+        this.parts.state.joinState = next;
+        this.parts.logger.info({ component: 'membership', was: js.caHolder.name, now: holder.name, by: from }, 'the CA holder changed since this node was admitted; enrolling with the new one');
+      }
+      return false;
+    }
     const memberId = js.admission.memberId;
     const dataDir = this.parts.config.etcd.dataDir;
     const entries = await readdir(dataDir).catch(() => [] as string[]);
