@@ -114,6 +114,9 @@ export function admitCertificate(caller: PeerCaller, state: GateState, kind: Cer
   if (!state.view && !state.formed) return refuse('EA_PEER_NOT_READY', 'this agent has not agreed on the initial members yet; retry shortly');
   const view = state.view ?? [];
   if (state.formed && caller.via === 'token') {
+    // Only the holder signs: said first, so a joiner admitted elsewhere that asks a member which is no longer
+    // the holder learns who is (not that it was never admitted, which this member may not know).
+    if (!state.holder) return notHolder(state);
     // Every initial member was enrolled before the cluster could form; after that, the token enrolls only an admitted joiner.
     const joiner = state.admitted;
     if (!joiner || joiner.nodeId !== caller.info.nodeId || caller.keyId !== joiner.nodeId) {
@@ -122,7 +125,6 @@ export function admitCertificate(caller: PeerCaller, state: GateState, kind: Cer
         `the cluster has formed: the join token enrolls only a joiner a member has admitted as a learner, and ${caller.info.name} (${caller.info.nodeId}) is not one; it must ask to join first (POST /v1/join)`,
       );
     }
-    if (!state.holder) return refuse('EA_PEER_FORBIDDEN', `this agent is not the CA holder; ${state.holderName ?? 'another member'} is`);
     return { admitted: true, identity: { nodeId: joiner.nodeId, name: joiner.name, addresses: [joiner.address], keyId: caller.keyId } };
   }
   if (!state.holder) return notHolder(state);

@@ -100,6 +100,8 @@ t.test('after formation the token enrolls exactly the admitted joiner, as itself
     ['the admitted id with another key', token(joiner, id(9)), formed, /is not one/],
     ['nobody admitted', token(joiner), { ...formed, admitted: undefined }, /the cluster has formed/],
     ['the admitted joiner at a member that is not the holder', token(joiner), { ...formed, holder: false, holderName: 'n1' }, /not the CA holder; n1 is/],
+    // Admitted by another member, asking one that lost the CA role (and does not know the admission): told who holds it (trial seed 5004).
+    ['a joiner admitted elsewhere at a former holder', token(joiner), { ...formed, admitted: undefined, holder: false, holderName: 'n2' }, /not the CA holder; n2 is/],
   ];
   for (const [rule, caller, state, why] of refusals) {
     const r = admitCertificate(caller, state, 'enroll');
