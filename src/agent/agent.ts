@@ -350,7 +350,7 @@ export class Agent {
 
   private async bringUp(enrollment: Enrollment): Promise<void> {
     const say = (phase: Phase, reason: string) => this.phase.set(phase, reason);
-    const parts = { config: this.config, pki: this.pki, store: this.store, etcd: this.etcd, health: this.health, say };
+    const parts = { config: this.config, pki: this.pki, store: this.store, etcd: this.etcd, health: this.health, say, sealEscrow: () => this.caRole.sealAtFormation() };
     const { formed, observation } = await bringUpStep(enrollment, parts);
     this.observation = observation;
     if (!formed) return;

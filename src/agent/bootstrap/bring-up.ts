@@ -14,6 +14,8 @@ export interface BringUpParts {
   etcd: EtcdService;
   health: HealthController;
   say: (phase: 'starting-etcd' | 'forming' | 'formed', reason: string) => void;
+  /** Before this node calls the cluster formed: the CA's maker seals its escrow (CaRoleController.sealAtFormation). */
+  sealEscrow: () => Promise<void>;
 }
 
 /**
@@ -36,6 +38,8 @@ export async function bringUpStep(
   }
   // etcd answered as a member of a complete cluster: its data is written.
   await parts.etcd.firstStartDone();
+  // The CA can move to another member from the first moment the cluster is formed.
+  await parts.sealEscrow();
   await writeEtcdFiles(parts.config, enrollment, 'existing', parts.pki);
   failpoint('conf-existing-before-formed');
   const formed: FormedMarker = {

@@ -183,6 +183,21 @@ export class CaRoleController implements Controller {
     };
   }
 
+  /**
+   * At formation, on the member that made the CA (its key is in its state
+   * dir), before it calls the cluster formed: the escrow goes into etcd now,
+   * not after this node's first election round. A maker that died for good
+   * in between would otherwise take the CA with it: no other member could
+   * ever hold the role (found by the kill-replace trial, seed 5006). Does
+   * nothing on other members, or when the escrow is there.
+   */
+  async sealAtFormation(): Promise<void> {
+    const pki = this.deps.pki();
+    const local = await this.deps.localCa();
+    if (!pki || !local) return;
+    await this.sealEscrow(local, adminTlsOf(pki), 'formation: the member that made the CA seals it before calling the cluster formed');
+  }
+
   /** Resigns (a holder hands the role over at once), stops watching, closes the session. */
   async close(): Promise<void> {
     this.closed = true;
@@ -290,6 +305,19 @@ export class CaRoleController implements Controller {
     this.setState('standby', `campaigning again after its candidacy ended (${reason})`);
   }
 
+  /** Writes the escrow of `ca` unless one is in etcd already (create-if-absent: never overwritten). */
+  private async sealEscrow(ca: CertificateAuthority, tls: EtcdTls, reason: string): Promise<void> {
+    const key = clusterKeys(this.deps.clusterName).caEscrow;
+    if ((await readCaEscrow([this.deps.localUrl], tls, key, CALL_TIMEOUT_MS)) !== undefined) {
+      this.escrow = 'present';
+      return;
+    }
+    const record = escrowRecord(ca, this.deps.token, this.deps.clusterName, this.deps.self().nodeId);
+    const wrote = await createCaEscrow([this.deps.localUrl], tls, key, JSON.stringify(record), CALL_TIMEOUT_MS);
+    if (wrote) this.deps.logger.info({ component: 'ca', etcdKey: key, reason }, 'sealed the CA key into etcd under the join token (escrow)');
+    this.escrow = 'present';
+  }
+
   /** While holding the role: the escrow is in etcd (sealed now if missing), and it is this CA's. */
   private async keepEscrow(tls: EtcdTls): Promise<void> {
     const ca = this.ca;
@@ -297,10 +325,7 @@ export class CaRoleController implements Controller {
     const key = clusterKeys(this.deps.clusterName).caEscrow;
     const text = await readCaEscrow([this.deps.localUrl], tls, key, CALL_TIMEOUT_MS);
     if (text === undefined) {
-      const record = escrowRecord(ca.material, this.deps.token, this.deps.clusterName, this.deps.self().nodeId);
-      const wrote = await createCaEscrow([this.deps.localUrl], tls, key, JSON.stringify(record), CALL_TIMEOUT_MS);
-      if (wrote) this.deps.logger.info({ component: 'ca', etcdKey: key, reason: 'the escrow was not in etcd' }, 'sealed the CA key into etcd under the join token (escrow)');
-      this.escrow = 'present';
+      await this.sealEscrow(ca.material, tls, 'the escrow was not in etcd');
       this.escrowCheckedAt = Date.now();
       return;
     }
