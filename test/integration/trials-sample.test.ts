@@ -1,10 +1,10 @@
 /**
  * The CI sample of `npm run trials` (docs/reliability.md): one trial of each
- * fault kind but kill-join (about 50 s a trial, left to `npm run trials` to
- * keep this file near 3 minutes), through the harness's own functions, each
+ * fault kind but kill-join (left to `npm run trials` to keep this file near
+ * 3 minutes; kill-replace covers a join too), through the harness's own functions, each
  * with its seed printed (`npm run trials -- --kinds <kind> --seed
  * <seed> --trials 1` replays its choices). Every invariant must hold. The
- * loopback kinds use 127.0.143–145.0/24, one each; the partition kind needs root (network
+ * loopback kinds use 127.0.142–145.0/24, one each; the partition kind needs root (network
  * namespaces) and is skipped loudly without it.
  *
  * The seeds are fixed (TRIALS_SEED overrides them), so a CI failure replays
@@ -13,13 +13,14 @@
  */
 import t, { type Test } from 'tap';
 import { runLoopbackTrial } from '../../trials/kill.js';
+import { runReplaceTrial } from '../../trials/replace.js';
 import { PartitionBed } from '../../trials/partition.js';
 import type { TrialRecord } from '../../trials/record.js';
 import { skipUnlessRoot } from '../helpers/netns.js';
 
-t.setTimeout(420_000);
+t.setTimeout(600_000);
 // One /24 per trial: a trial never meets anything the one before it left behind.
-const SUBNETS = { 'kill-bootstrap': 145, 'kill-formed': 144, pause: 143 } as const;
+const SUBNETS = { 'kill-bootstrap': 145, 'kill-formed': 144, pause: 143, 'kill-replace': 142 } as const;
 const base = Number(process.env.TRIALS_SEED ?? 7100);
 
 function assertClean(tt: Test, r: TrialRecord): void {
@@ -41,6 +42,12 @@ t.test('kill-formed: kill -9 on a formed cluster with a writer', async (tt) => {
 
 t.test('pause: a node frozen (SIGSTOP) on a formed cluster with a writer, then resumed', async (tt) => {
   assertClean(tt, await runLoopbackTrial('pause', { seed: base + 3, subnet: SUBNETS.pause }));
+});
+
+t.test('kill-replace: a voter dies for good with a spare waiting; a second kill -9 during the replacement', async (tt) => {
+  const r = await runReplaceTrial({ seed: base + 4, subnet: SUBNETS['kill-replace'] });
+  assertClean(tt, r);
+  tt.ok(r.invariants.some((i) => i.name === 'no-lost-write'), 'acknowledged writes were read back');
 });
 
 t.test('partition-bootstrap: a host cut off during formation, then healed', async (tt) => {
