@@ -57,5 +57,10 @@ t.test('the CA maker dies for good right after formation: another member takes t
   }, { timeoutMs: 90_000, intervalMs: 500, describe: () => set.describe(others) });
   t.not(status.node.name, maker.name);
   t.equal(status.caRole?.keySource, 'escrow', `${status.node.name} signs with the CA key from the escrow`);
-  for (const n of others) t.equal((await set.status(n)).caHolder?.name, status.node.name, `${n.name} sees ${status.node.name} as the CA holder`);
+  // Each member learns of the new holder from its own watch of the election: bounded wait, not an instant.
+  const seen = await waitFor(`both members to name ${status.node.name} as the CA holder`, async () => {
+    const names = await Promise.all(others.map(async (n) => (await set.status(n).catch(() => undefined))?.caHolder?.name));
+    return names.every((name) => name === status.node.name) ? names : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 250, describe: () => set.describe(others) });
+  t.same(seen, others.map(() => status.node.name), `${others.map((n) => n.name).join(' and ')} name ${status.node.name} as the CA holder`);
 });

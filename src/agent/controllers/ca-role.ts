@@ -30,6 +30,13 @@ export const CA_ROLE_TTL_SECONDS = 8;
 const CALL_TIMEOUT_MS = 3000;
 /** The holder checks that the escrow is still in etcd this often (someone may delete a damaged one). */
 const ESCROW_RECHECK_MS = 60_000;
+/**
+ * How long a member that could sign from the escrow waits, while nobody has
+ * held the role since it started watching, before it campaigns: the escrow is
+ * sealed at formation, before the maker's first election round, and the maker
+ * is to be the first holder. Past this, the maker is taken for gone.
+ */
+export const ESCROW_FIRST_CAMPAIGN_GRACE_MS = 2 * CA_ROLE_TTL_SECONDS * 1000;
 
 export const EscrowForeign = defineError(
   'EA_CA_ESCROW_FOREIGN',
@@ -61,9 +68,11 @@ type RoleState = CaRoleStatus['state'];
  * role. Able to sign means: the CA key in its own state dir (the member that
  * made the CA), or the escrow in etcd opens with its join token, and in both
  * cases the CA certificate is one its etcd trusts (etcd never reloads
- * ca.crt, so the CA must never change). The first holder seals the escrow
- * once it holds the role; members can only campaign once it is there, so the
- * first holder is the one that made the CA. Who holds the role is watched
+ * ca.crt, so the CA must never change). The member that made the CA seals
+ * the escrow before it calls the cluster formed (and again as holder if it is
+ * missing); the others campaign only behind a holder they have seen, or after
+ * ESCROW_FIRST_CAMPAIGN_GRACE_MS of an empty election, so the first holder is
+ * the one that made the CA unless it died first. Who holds the role is watched
  * (an observer), so /status and join answers never wait on etcd; whether
  * this node holds it when it is about to sign is asked of etcd (confirm()).
  */
@@ -85,6 +94,10 @@ export class CaRoleController implements Controller {
   private lastElectedAt: string | null = null;
   private staleChecked = false;
   private closed = false;
+  /** Somebody has led the CA-role election since this agent started watching it. */
+  private everHeld = false;
+  /** Since when the election has been seen without a leader (undefined while somebody leads, or before the first look). */
+  private vacantSince: number | undefined;
 
   constructor(private readonly deps: CaRoleDeps) {}
 
@@ -122,8 +135,22 @@ export class CaRoleController implements Controller {
       );
     }
     if (!this.ca) await this.loadCa(pki.caPem, tls);
-    if (this.ca && !session.campaigning() && !this.closed) await this.campaign(session);
+    if (this.ca && !session.campaigning() && !this.closed && this.mayCampaign()) await this.campaign(session);
     if (session.elected()) await this.keepEscrow(tls);
+  }
+
+  /**
+   * The maker (CA key in its state dir) campaigns at once. A member with the
+   * escrow's key campaigns once somebody has held the role since it started
+   * watching (it queues behind the holder), or once the role has stayed
+   * vacant for the grace period (the maker died before its first round).
+   */
+  private mayCampaign(): boolean {
+    if (this.ca?.source === 'local' || this.everHeld) return true;
+    if (this.vacantSince === undefined) return false;
+    if (Date.now() - this.vacantSince >= ESCROW_FIRST_CAMPAIGN_GRACE_MS) return true;
+    this.setState('standby', `able to sign (CA key from the escrow); nobody has held the CA role yet, so the member that made the CA goes first (campaigns within ${ESCROW_FIRST_CAMPAIGN_GRACE_MS / 1000} s of an empty election)`);
+    return false;
   }
 
   /** The election has been seen since this agent started. */
@@ -217,6 +244,10 @@ export class CaRoleController implements Controller {
     const previous = this.holder?.candidate.name;
     if (this.holder && this.holder.candidate.nodeId !== this.deps.self().nodeId) this.formerHolder = this.holder.candidate.name;
     this.holder = candidate ? { candidate, since: new Date().toISOString() } : undefined;
+    if (candidate) {
+      this.everHeld = true;
+      this.vacantSince = undefined;
+    } else this.vacantSince ??= Date.now();
     if (candidate) {
       this.deps.logger.info({ component: 'ca', holder: candidate.name, holderId: candidate.nodeId, previous: previous ?? null }, `the CA role is held by ${candidate.name}`);
     } else if (previous !== undefined) {
