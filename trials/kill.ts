@@ -70,8 +70,13 @@ export async function teardown(set: NodeSet): Promise<void> {
   await set.cleanup(process.env.KEEP_TEST_DIRS === '1');
 }
 
-function acked(report: WriterReport): string[] {
-  return report.keys;
+/** The end of every loopback trial, whatever happened: the writer stopped, every process gone, the trial's wall time. */
+export async function closeTrial(record: TrialRecord, set: NodeSet, writer: { stop(): Promise<WriterReport> } | undefined, began: number): Promise<void> {
+  await writer?.stop().catch(() => undefined);
+  await teardown(set).catch((err: unknown) => {
+    record.error = `${record.error ?? ''} teardown: ${String(err)}`.trim();
+  });
+  record.trialMs = Date.now() - began;
 }
 
 export type LoopbackKind = Extract<FaultKind, 'kill-bootstrap' | 'kill-formed' | 'kill-join' | 'pause'>;
@@ -195,17 +200,13 @@ export async function runLoopbackTrial(kind: LoopbackKind, o: LoopbackOptions): 
       await sleep(1_000);
       const report = await writer.stop();
       record.fault.writer = { attempts: report.attempts, ok: report.ok, failed: report.failures.length, maxGapMs: report.maxGapMs, firstFailures: report.failures.slice(0, 3) };
-      writes = { prefix, acked: acked(report) };
+      writes = { prefix, acked: report.keys };
     }
     record.invariants = await checkAll(nodes, { token, recovery, boundMs: RECOVERY_BOUND_MS, ...(writes ? { writes } : {}) });
   } catch (err) {
     record.error = err instanceof Error ? err.message : String(err);
   } finally {
-    await writer?.stop().catch(() => undefined);
-    await teardown(set).catch((err: unknown) => {
-      record.error = `${record.error ?? ''} teardown: ${String(err)}`.trim();
-    });
-    record.trialMs = Date.now() - began;
+    await closeTrial(record, set, writer, began);
   }
   return record;
 }

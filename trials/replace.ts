@@ -16,7 +16,7 @@ import type { WriterReport } from '../test/helpers/writer.js';
 import { killAndWait, pidsWithCwdUnder, type TrialNode } from './access.js';
 import { parseEtcdJson } from '../test/helpers/cluster-checks.js';
 import { checkAll, phasesNow, waitAllReady } from './invariants.js';
-import { DEAD_AFTER_S, FORM_BOUND_MS, RECOVERY_BOUND_MS, killNode, startSetWriter, teardown, type LoopbackOptions, type Target } from './kill.js';
+import { DEAD_AFTER_S, FORM_BOUND_MS, RECOVERY_BOUND_MS, closeTrial, killNode, startSetWriter, type LoopbackOptions, type Target } from './kill.js';
 import { loopbackNode } from './loopback.js';
 import type { TrialRecord } from './record.js';
 import { Rng, sleep } from './rng.js';
@@ -136,11 +136,7 @@ export async function runReplaceTrial(o: LoopbackOptions): Promise<TrialRecord> 
   } catch (err) {
     record.error = err instanceof Error ? err.message : String(err);
   } finally {
-    await writer?.stop().catch(() => undefined);
-    await teardown(set).catch((err: unknown) => {
-      record.error = `${record.error ?? ''} teardown: ${String(err)}`.trim();
-    });
-    record.trialMs = Date.now() - began;
+    await closeTrial(record, set, writer, began);
   }
   return record;
 }
