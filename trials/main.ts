@@ -3,7 +3,7 @@
  * etcd, one fault per trial, invariants checked after each (docs/reliability.md).
  *
  *   npm run build && TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import trials/main.ts \
- *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,kill-join,kill-replace,pause] [--trials N] [--seed S] \
+ *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,kill-join,kill-replace,kill-renew,kill-snapshot,pause] [--trials N] [--seed S] \
  *     [--out FILE] [--doc docs/reliability.md] [--subnet 141] [--max-minutes M]
  *
  * Trial k of a kind uses seed S+k; `--kinds K --seed <that seed> --trials 1`
@@ -13,8 +13,10 @@
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { netnsUnavailable } from '../test/helpers/netns.js';
-import { runLoopbackTrial } from './kill.js';
+import { runLoopbackTrial, type LoopbackOptions } from './kill.js';
 import { runReplaceTrial } from './replace.js';
+import { runRenewTrial } from './renew.js';
+import { runSnapshotTrial } from './snapshot.js';
 import { PartitionBed } from './partition.js';
 import { FAULT_KINDS, violations, type FaultKind, type TrialRecord } from './record.js';
 import { failed, readRecords, summaryTable, writeSummary } from './summary.js';
@@ -49,6 +51,20 @@ function line(r: TrialRecord): string {
   return `${r.kind} seed ${r.seed}: ${what}; fault ${JSON.stringify(r.fault)}; recovery ${r.recoveryMs ?? '–'} ms; trial ${(r.trialMs / 1000).toFixed(1)} s`;
 }
 
+/** One loopback trial of `kind` (every kind but partition-bootstrap, whose bed is shared by a run). */
+function runOne(kind: Exclude<FaultKind, 'partition-bootstrap'>, o: LoopbackOptions): Promise<TrialRecord> {
+  switch (kind) {
+    case 'kill-replace':
+      return runReplaceTrial(o);
+    case 'kill-renew':
+      return runRenewTrial(o);
+    case 'kill-snapshot':
+      return runSnapshotTrial(o);
+    default:
+      return runLoopbackTrial(kind, o);
+  }
+}
+
 async function main(): Promise<number> {
   const kinds = parseKinds(args.kinds);
   const trials = Number(args.trials);
@@ -78,7 +94,7 @@ async function main(): Promise<number> {
         await bed.destroy();
       }
     } else {
-      for (let k = 0; more(k); k++) keep(kind === 'kill-replace' ? await runReplaceTrial({ seed: seed + k, subnet }) : await runLoopbackTrial(kind, { seed: seed + k, subnet }));
+      for (let k = 0; more(k); k++) keep(await runOne(kind, { seed: seed + k, subnet }));
     }
   }
   process.stdout.write(`\nthis run:\n${summaryTable(records)}\n`);
