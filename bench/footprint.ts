@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { generateToken } from '../src/pki/index.js';
 import { REPO } from '../test/helpers/fixtures.js';
+import { shippedAgentEnvironment } from './unit-env.js';
 
 const CLI = join(REPO, 'bin', 'etcd-agent.js');
 const SUBNET = '127.0.153';
@@ -109,7 +110,7 @@ async function initNode(dir: string, index: number, size: number): Promise<Bench
 function startNode(node: BenchNode): ChildProcess {
   const proc = spawn(process.execPath, [CLI, 'run', '--config', node.config], {
     stdio: ['ignore', 'ignore', 'ignore'],
-    env: { ...process.env, NOTIFY_SOCKET: '' },
+    env: { ...process.env, ...shippedAgentEnvironment(), NOTIFY_SOCKET: '' },
   });
   node.proc = proc;
   return proc;

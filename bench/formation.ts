@@ -29,6 +29,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateToken } from '../src/pki/index.js';
+import { shippedAgentEnvironment } from './unit-env.js';
 import { footprint, footprintMarkdown, type FootprintResult } from './footprint.js';
 import { NetnsAgents } from '../test/helpers/netns-agents.js';
 import { REPO, type ExecResult } from '../test/helpers/fixtures.js';
@@ -101,7 +102,7 @@ async function agentRun(size: number, measureIdle: boolean): Promise<{ ms: numbe
     const token = generateToken();
     for (const i of hosts) await agents.init(i, { cluster: 'bench', size, token, logLevel: 'info' });
     const started = Date.now();
-    for (const i of hosts) agents.start(i);
+    for (const i of hosts) agents.start(i, shippedAgentEnvironment());
     const ms = await pollHealthy(
       async () => (existsSync(agents.pki(1, 'etcdctl.key')) ? agents.etcdctl(1, ['endpoint', 'health', '--cluster']) : undefined),
       size,

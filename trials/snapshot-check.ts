@@ -5,7 +5,7 @@
  * temporary names are skipped (a kill -9 mid-snapshot may leave one; the
  * agent's own clean-up is a separate matter) and counted in the evidence.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifySnapshot } from '../src/etcd/snapshot-file.js';
 import { isTempSnapshotName, parseSnapshotName } from '../src/agent/snapshots/names.js';
@@ -34,14 +34,17 @@ export async function snapshotsIntact(nodes: TrialNode[]): Promise<InvariantResu
     }
     const temps = files.filter(isTempSnapshotName).length;
     const finished = files.filter((f) => parseSnapshotName(f) !== undefined);
+    let pruned = 0;
     for (const f of finished) {
       try {
         await verifySnapshot(join(dir, f));
       } catch (err) {
-        bad.push(`${n.name}: ${f}: ${err instanceof Error ? err.message : String(err)}`);
+        // The agent keeps taking (and pruning, snapshots.keep) while this runs: a file gone since the listing was pruned, not damaged.
+        if (!existsSync(join(dir, f))) pruned++;
+        else bad.push(`${n.name}: ${f}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    seen.push(`${n.name}: ${finished.length} snapshot(s)${temps > 0 ? `, ${temps} temporary file(s)` : ''}`);
+    seen.push(`${n.name}: ${finished.length - pruned} snapshot(s) verified${pruned > 0 ? `, ${pruned} pruned while checking` : ''}${temps > 0 ? `, ${temps} temporary file(s)` : ''}`);
   }
   return { name, ok: bad.length === 0, detail: bad.length === 0 ? seen.join('; ') : bad.join('; ') };
 }

@@ -90,11 +90,11 @@ export class NetnsAgents {
     }
   }
 
-  /** `etcd-agent run` inside host i; output appended to logFile(i). */
-  start(i: number): ChildProcess {
+  /** `etcd-agent run` inside host i; output appended to logFile(i); `env` adds to its environment. */
+  start(i: number, env: NodeJS.ProcessEnv = {}): ChildProcess {
     const proc = this.bed.spawn(i, [process.execPath, CLI, 'run', '--config', this.configPath(i)], {
       logFile: this.logFile(i),
-      env: { NOTIFY_SOCKET: '' },
+      env: { ...env, NOTIFY_SOCKET: '' },
     });
     this.procs.set(i, proc);
     return proc;
