@@ -47,6 +47,8 @@ export const CERT_VALIDITY_MS = 120_000;
 const RENEW_AFTER_MS = Math.ceil(CERT_VALIDITY_MS * (2 / 3 + 1 / 20));
 /** Slack on top of renewal time + |skew| before "every node renewed" counts as failed (a loaded 2-CPU machine). */
 const RENEWAL_SLACK_MS = 60_000;
+/** The harness sees a renewal up to one poll (1 s) plus a status answer late. */
+const EXPIRY_TOLERANCE_MS = 2_000;
 /** Bound on every node ready again once all renewed. */
 const READY_AFTER_RENEWAL_MS = 60_000;
 
@@ -65,14 +67,23 @@ export function skewEnv(lib: string, skewS: number): NodeJS.ProcessEnv {
   return { LD_PRELOAD: lib, FAKETIME: `${skewS >= 0 ? '+' : ''}${skewS}s`, FAKETIME_DONT_FAKE_MONOTONIC: '1' };
 }
 
-/** Time of the first line of a log that starts with a timestamp (etcd's capnslog `2026-12-02 12:36:53.727956 I | …`, or zap JSON "ts"). */
-function firstLogTime(file: string): number | undefined {
+/**
+ * Time of etcd's first own log line (capnslog `2026-12-02 12:36:53.727956 I | …`, UTC here; or zap JSON "ts").
+ * The agent's `--- etcd-agent: started … at <time> ---` header lines in the same file carry the agent's clock and are skipped.
+ */
+function firstEtcdLogTime(file: string): number | undefined {
   if (!existsSync(file)) return undefined;
   for (const line of readFileSync(file, 'utf8').split('\n').slice(0, 50)) {
-    const m = /(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:\.\d{1,3})?)\d*(Z|[+-]\d\d:?\d\d)?/.exec(line);
+    const m = /^(?:\{.*"ts":")?(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:\.\d{1,3})?)\d*(Z|[+-]\d\d:?\d\d)?/.exec(line);
     if (m) return Date.parse(`${m[1]}T${m[2]}${m[3] ?? 'Z'}`);
   }
   return undefined;
+}
+
+/** Lines of a node's etcd log where a TLS peer or client was refused for a certificate outside its validity (Go's x509 message). */
+function x509TimeRejections(file: string): number {
+  if (!existsSync(file)) return 0;
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('certificate has expired or is not yet valid')).length;
 }
 
 /** The agent's first JSON log line's "time" (the agent's own, possibly skewed, clock). */
@@ -135,7 +146,7 @@ export async function runSkewTrial(o: LoopbackOptions): Promise<TrialRecord> {
     const formed = await waitAllReady(nodes, started, FORM_BOUND_MS);
     record.recoveryMs = formed.ms;
     record.fault.recoveryIs = 'from the start of all three agents to every node formed and ready (/status and /readyz)';
-    const etcdFirst = firstLogTime(join(stateDir(victim.root), 'etcd.log'));
+    const etcdFirst = firstEtcdLogTime(join(stateDir(victim.root), 'etcd.log'));
     const agentFirst = firstAgentLogTime(victim.logFile);
     record.fault.clocks = {
       // ≈ skewS·1000 when the skew reaches the agent's clock.
@@ -153,7 +164,6 @@ export async function runSkewTrial(o: LoopbackOptions): Promise<TrialRecord> {
       record.invariants = await checkAll(nodes, { token, recovery: formed, boundMs: FORM_BOUND_MS });
       return record;
     }
-    (record.fault.clocks as Record<string, unknown>).statusOffsetMs = await observedOffsets(nodes);
     writer = startSetWriter(set, prefix);
 
     // One renewal round on every node: its renewal count went up and its server certificate's notAfter moved on.
@@ -161,6 +171,8 @@ export async function runSkewTrial(o: LoopbackOptions): Promise<TrialRecord> {
     const renewalBoundMs = RENEW_AFTER_MS + Math.abs(skewS) * 1000 + RENEWAL_SLACK_MS;
     const renewStarted = Date.now();
     const renewedAt: (number | null)[] = nodes.map(() => null);
+    /** What a node's /status said when its formation certificate's notAfter passed (real time) before it had renewed. */
+    const atExpiry: Record<string, unknown> = {};
     let last: Record<string, unknown>[] = [];
     while (renewedAt.some((r) => r === null) && Date.now() - renewStarted < renewalBoundMs) {
       const statuses = await Promise.all(nodes.map((n) => statusOf(n)));
@@ -168,6 +180,10 @@ export async function runSkewTrial(o: LoopbackOptions): Promise<TrialRecord> {
       statuses.forEach((s, i) => {
         const notAfter = serverNotAfter(s);
         if (renewedAt[i] === null && s && s.certificateRenewal.renewals > 0 && notAfter !== undefined && notAfter !== before[i]) renewedAt[i] = Date.now() - renewStarted;
+        const expired = before[i] !== undefined && Date.now() > Date.parse(before[i]!);
+        if (renewedAt[i] === null && expired && !(nodes[i]!.name in atExpiry)) {
+          atExpiry[nodes[i]!.name] = s ? { phase: s.phase, ready: s.ready, reason: s.reason, members: s.members.map((m) => `${m.name}:${m.healthy ? 'healthy' : `unhealthy (${m.reason ?? ''})`}`), warning: s.certificateRenewal.warning } : '(no status)';
+        }
       });
       await sleep(1_000);
     }
@@ -176,7 +192,18 @@ export async function runSkewTrial(o: LoopbackOptions): Promise<TrialRecord> {
       renewedAfterFormedMs: Object.fromEntries(nodes.map((n, i) => [n.name, renewedAt[i]])),
       notAfterAtFormation: Object.fromEntries(nodes.map((n, i) => [n.name, before[i] ?? null])),
       nodes: Object.fromEntries(nodes.map((n, i) => [n.name, last[i]])),
+      statusWhenExpiredUnrenewed: atExpiry,
     };
+    const rejections = Object.fromEntries(set.nodes.map((n) => [n.name, x509TimeRejections(join(stateDir(n.root), 'etcd.log'))]));
+    record.fault.etcdX509TimeRejections = rejections;
+    // In real time (the harness's clock, and every etcd's): did each node replace its certificate before the old one expired?
+    const late = nodes.flatMap((n, i) => {
+      const was = before[i] === undefined ? NaN : Date.parse(before[i]!);
+      const at = renewedAt[i] === null ? Date.now() : renewStarted + renewedAt[i]!;
+      const by = Math.round((at - was) / 1000);
+      if (at <= was + EXPIRY_TOLERANCE_MS) return [];
+      return [`${n.name}: its certificate expired at ${before[i]} (real time); ${renewedAt[i] === null ? `still not renewed ${by} s later` : `renewed only ${by} s later`}`];
+    });
     const extra: InvariantResult[] = [
       {
         name: 'renewed-within-bound',
@@ -184,9 +211,14 @@ export async function runSkewTrial(o: LoopbackOptions): Promise<TrialRecord> {
         detail: nodes.map((n, i) => `${n.name}: ${renewedAt[i] === null ? `not renewed within ${renewalBoundMs} ms (${JSON.stringify(last[i])})` : `renewed ${renewedAt[i]} ms after formation`}`).join('; '),
       },
     ];
+    extra.push({
+      name: 'renewed-before-expiry',
+      ok: late.length === 0,
+      detail: late.length === 0 ? 'every node renewed before its certificate expired in real time' : `${late.join('; ')}; etcd refused certificates outside their validity (log lines): ${JSON.stringify(rejections)}`,
+    });
     const readyAgain = await waitAllReady(nodes, Date.now(), READY_AFTER_RENEWAL_MS);
     extra.push({ name: 'ready-after-renewal', ok: readyAgain.ms !== null, detail: readyAgain.ms !== null ? `all ready ${readyAgain.ms} ms after the renewal round` : readyAgain.detail });
-    (record.fault.clocks as Record<string, unknown>).statusOffsetAfterRenewalMs = await observedOffsets(nodes);
+    (record.fault.clocks as Record<string, unknown>).statusOffsetMs = await observedOffsets(nodes);
     record.fault.victimStatusAfter = renewalEvidence(await statusOf(victimNode));
 
     await sleep(1_000);
