@@ -15,6 +15,8 @@ import { parseArgs } from 'node:util';
 import { netnsUnavailable } from '../test/helpers/netns.js';
 import { runLoopbackTrial } from './kill.js';
 import { runReplaceTrial } from './replace.js';
+import { runSkewTrial } from './skew.js';
+import { runDiskFullTrial } from './disk-full.js';
 import { PartitionBed } from './partition.js';
 import { FAULT_KINDS, violations, type FaultKind, type TrialRecord } from './record.js';
 import { failed, readRecords, summaryTable, writeSummary } from './summary.js';
@@ -78,7 +80,15 @@ async function main(): Promise<number> {
         await bed.destroy();
       }
     } else {
-      for (let k = 0; more(k); k++) keep(kind === 'kill-replace' ? await runReplaceTrial({ seed: seed + k, subnet }) : await runLoopbackTrial(kind, { seed: seed + k, subnet }));
+      for (let k = 0; more(k); k++) {
+        const o = { seed: seed + k, subnet };
+        keep(
+          kind === 'kill-replace' ? await runReplaceTrial(o)
+          : kind === 'skew' ? await runSkewTrial(o)
+          : kind === 'disk-full' ? await runDiskFullTrial(o)
+          : await runLoopbackTrial(kind, o),
+        );
+      }
     }
   }
   process.stdout.write(`\nthis run:\n${summaryTable(records)}\n`);

@@ -1,7 +1,7 @@
 /** What one trial leaves behind: one JSON line in the --out file. */
 
-export type FaultKind = 'kill-bootstrap' | 'partition-bootstrap' | 'kill-formed' | 'kill-join' | 'kill-replace' | 'pause';
-export const FAULT_KINDS: readonly FaultKind[] = ['kill-bootstrap', 'partition-bootstrap', 'kill-formed', 'kill-join', 'kill-replace', 'pause'];
+export type FaultKind = 'kill-bootstrap' | 'partition-bootstrap' | 'kill-formed' | 'kill-join' | 'kill-replace' | 'pause' | 'skew' | 'disk-full';
+export const FAULT_KINDS: readonly FaultKind[] = ['kill-bootstrap', 'partition-bootstrap', 'kill-formed', 'kill-join', 'kill-replace', 'pause', 'skew', 'disk-full'];
 
 /** One named invariant after the trial; a violation keeps its evidence. */
 export interface InvariantResult {
