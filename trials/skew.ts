@@ -27,6 +27,7 @@
  *   against the agent's start).
  */
 import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -116,6 +117,31 @@ async function observedOffsets(nodes: TrialNode[]): Promise<Record<string, numbe
     out[n.name] = Number.isFinite(last) ? Math.round((last - now) / 1000) * 1000 : null;
   }
   return out;
+}
+
+/**
+ * At the end, in real time (every etcd's clock): each node's server.crt and etcdctl.crt on disk is inside its validity window.
+ * A CA holder whose clock lags issues certificates that live certValidity minus the lag: this catches a renewal round that
+ * "succeeded" with certificates that are already, or soon, dead.
+ */
+function certsValidNow(set: NodeSet): InvariantResult {
+  const now = Date.now();
+  const bad: string[] = [];
+  const seen: string[] = [];
+  for (const n of set.nodes) {
+    for (const file of ['server.crt', 'etcdctl.crt']) {
+      try {
+        const c = new X509Certificate(readFileSync(set.pki(n, file), 'utf8'));
+        const from = Date.parse(c.validFrom);
+        const to = Date.parse(c.validTo);
+        if (now < from || now > to) bad.push(`${n.name} ${file}: valid ${c.validFrom} to ${c.validTo}, now ${new Date(now).toISOString()}`);
+        else if (file === 'server.crt') seen.push(`${n.name}: ${Math.round((to - now) / 1000)} s left`);
+      } catch (err) {
+        bad.push(`${n.name} ${file}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+  return { name: 'certs-valid-at-end', ok: bad.length === 0, detail: bad.length > 0 ? bad.join('; ') : seen.join('; ') };
 }
 
 export async function runSkewTrial(o: LoopbackOptions): Promise<TrialRecord> {
@@ -220,6 +246,8 @@ export async function runSkewTrial(o: LoopbackOptions): Promise<TrialRecord> {
     extra.push({ name: 'ready-after-renewal', ok: readyAgain.ms !== null, detail: readyAgain.ms !== null ? `all ready ${readyAgain.ms} ms after the renewal round` : readyAgain.detail });
     (record.fault.clocks as Record<string, unknown>).statusOffsetMs = await observedOffsets(nodes);
     record.fault.victimStatusAfter = renewalEvidence(await statusOf(victimNode));
+
+    extra.push(certsValidNow(set));
 
     await sleep(1_000);
     const report = await writer.stop();
