@@ -24,6 +24,7 @@ DEBIAN_PACKAGES=(
   make               # node-gyp's build runs make
   python3            # node-gyp is driven by python3
   man-db             # packaging tests check the generated man page with man --warnings (lintian does too)
+  faketime           # libfaketime: the skew trials (trials/skew.ts) run one agent with its clock shifted (LD_PRELOAD)
   systemd            # systemd-analyze verifies etcd.service and etcd-agent.service in unit tests; systemd e2e hosts (test/helpers/nspawn.ts)
 )
 

@@ -10,6 +10,7 @@ import { parseEnvFile } from '../src/util/env-file.js';
 import { parseEtcdJson } from '../test/helpers/cluster-checks.js';
 import { confFile, pkiDir, stateDir, type TrialNode } from './access.js';
 import type { InvariantResult } from './record.js';
+import { snapshotsIntact } from './snapshot-check.js';
 
 const result = (name: string, ok: boolean, detail: string): InvariantResult => ({ name, ok, detail });
 
@@ -221,7 +222,7 @@ export function readyWithinBound(recovery: Recovery, boundMs: number): Invariant
 export async function checkAll(nodes: TrialNode[], o: { token: string; recovery: Recovery; boundMs: number; writes?: { prefix: string; acked: string[] } }): Promise<InvariantResult[]> {
   const out = [readyWithinBound(o.recovery, o.boundMs), await oneClusterId(nodes), await oneCa(nodes)];
   if (o.writes) out.push(await noLostWrite(nodes, o.writes.prefix, o.writes.acked));
-  out.push(await filesParse(nodes), await noLearner(nodes, nodes.length), await keysPrivate(nodes), await tokenHidden(nodes, o.token));
+  out.push(await filesParse(nodes), await snapshotsIntact(nodes), await noLearner(nodes, nodes.length), await keysPrivate(nodes), await tokenHidden(nodes, o.token));
   return out;
 }
 

@@ -3,7 +3,7 @@
  * etcd, one fault per trial, invariants checked after each (docs/reliability.md).
  *
  *   npm run build && TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import trials/main.ts \
- *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,kill-join,kill-replace,kill-renew,kill-snapshot,pause] [--trials N] [--seed S] \
+ *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,kill-join,kill-replace,kill-renew,kill-snapshot,pause,skew,disk-full] [--trials N] [--seed S] \
  *     [--out FILE] [--doc docs/reliability.md] [--subnet 141] [--max-minutes M]
  *
  * Trial k of a kind uses seed S+k; `--kinds K --seed <that seed> --trials 1`
@@ -17,6 +17,8 @@ import { runLoopbackTrial, type LoopbackOptions } from './kill.js';
 import { runReplaceTrial } from './replace.js';
 import { runRenewTrial } from './renew.js';
 import { runSnapshotTrial } from './snapshot.js';
+import { runSkewTrial } from './skew.js';
+import { runDiskFullTrial } from './disk-full.js';
 import { PartitionBed } from './partition.js';
 import { FAULT_KINDS, violations, type FaultKind, type TrialRecord } from './record.js';
 import { failed, readRecords, summaryTable, writeSummary } from './summary.js';
@@ -60,6 +62,10 @@ function runOne(kind: Exclude<FaultKind, 'partition-bootstrap'>, o: LoopbackOpti
       return runRenewTrial(o);
     case 'kill-snapshot':
       return runSnapshotTrial(o);
+    case 'skew':
+      return runSkewTrial(o);
+    case 'disk-full':
+      return runDiskFullTrial(o);
     default:
       return runLoopbackTrial(kind, o);
   }

@@ -1,50 +1,53 @@
 /**
- * The `snapshots-intact` invariant: every finished snapshot file in every
- * node's snapshots dir verifies the way the agent and `etcd-agent restore`
- * verify one (etcd's trailing SHA-256, then bbolt's structure). The agent's
- * temporary names are skipped (a kill -9 mid-snapshot may leave one; the
- * agent's own clean-up is a separate matter) and counted in the evidence.
+ * The snapshots-intact check: every completed snapshot file in each node's
+ * snapshots dir verifies the way the agent verifies what it writes
+ * (src/etcd/snapshot-file.ts: trailing SHA-256 and bbolt structure). Files
+ * are listed the way the agent lists them (src/agent/snapshots/directory.ts):
+ * only names of completed snapshots; the agent's hidden temp files
+ * (`.snapshot-<random>.partial`, names.ts) are never read, only counted.
+ *
+ * Meant for checkAll (the lead wires it); it runs while the agents still run,
+ * so a file that retention removed between the listing and its check is
+ * skipped, not a violation.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { SnapshotDir } from '../src/agent/snapshots/directory.js';
+import { isTempSnapshotName } from '../src/agent/snapshots/names.js';
 import { verifySnapshot } from '../src/etcd/snapshot-file.js';
-import { isTempSnapshotName, parseSnapshotName } from '../src/agent/snapshots/names.js';
-import type { StatusReport } from '../src/agent/status/model.js';
-import type { TrialNode } from './access.js';
+import { stateDir, type TrialNode } from './access.js';
 import type { InvariantResult } from './record.js';
 
-export async function snapshotsIntact(nodes: TrialNode[]): Promise<InvariantResult> {
+/** The default `snapshots.dir` of a node (<root>/var/lib/etcd-agent/snapshots); the trials never set another. */
+export const snapshotsDir = (root: string): string => join(stateDir(root), 'snapshots');
+
+export async function snapshotsIntact(nodes: TrialNode[], dirOf: (n: TrialNode) => string = (n) => snapshotsDir(n.root)): Promise<InvariantResult> {
   const name = 'snapshots-intact';
-  const bad: string[] = [];
-  const seen: string[] = [];
-  for (const n of nodes) {
-    let dir: string;
-    try {
-      dir = (JSON.parse((await n.get('/status')).body) as StatusReport).snapshots.dir;
-    } catch (err) {
-      bad.push(`${n.name}: no status to find the snapshots dir (${err instanceof Error ? err.message : String(err)})`);
-      continue;
-    }
-    let files: string[];
-    try {
-      files = readdirSync(dir);
-    } catch (err) {
-      bad.push(`${n.name}: ${dir} unreadable (${err instanceof Error ? err.message : String(err)})`);
-      continue;
-    }
-    const temps = files.filter(isTempSnapshotName).length;
-    const finished = files.filter((f) => parseSnapshotName(f) !== undefined);
-    let pruned = 0;
-    for (const f of finished) {
-      try {
-        await verifySnapshot(join(dir, f));
-      } catch (err) {
-        // The agent keeps taking (and pruning, snapshots.keep) while this runs: a file gone since the listing was pruned, not damaged.
-        if (!existsSync(join(dir, f))) pruned++;
-        else bad.push(`${n.name}: ${f}: ${err instanceof Error ? err.message : String(err)}`);
+  try {
+    const bad: string[] = [];
+    const counts: string[] = [];
+    for (const n of nodes) {
+      const dir = dirOf(n);
+      const files = await new SnapshotDir(dir).list();
+      let verified = 0;
+      let gone = 0;
+      for (const f of files) {
+        try {
+          await verifySnapshot(f.path);
+          verified++;
+        } catch (err) {
+          if (!existsSync(f.path)) {
+            gone++;
+            continue;
+          }
+          bad.push(`${n.name}: ${err instanceof Error ? err.message : String(err)}`);
+        }
       }
+      const temps = existsSync(dir) ? readdirSync(dir).filter(isTempSnapshotName).length : 0;
+      counts.push(`${n.name}: ${verified} verified${gone ? `, ${gone} pruned meanwhile` : ''}${temps ? `, ${temps} temp file(s) ignored` : ''}`);
     }
-    seen.push(`${n.name}: ${finished.length - pruned} snapshot(s) verified${pruned > 0 ? `, ${pruned} pruned while checking` : ''}${temps > 0 ? `, ${temps} temporary file(s)` : ''}`);
+    return { name, ok: bad.length === 0, detail: bad.length > 0 ? bad.join('; ') : counts.join('; ') };
+  } catch (err) {
+    return { name, ok: false, detail: `the check could not run: ${err instanceof Error ? err.message : String(err)}` };
   }
-  return { name, ok: bad.length === 0, detail: bad.length === 0 ? seen.join('; ') : bad.join('; ') };
 }

@@ -20,7 +20,6 @@ import { killAndRestart, runFormedTrial, type FormedBed, type FaultOutcome } fro
 import type { LoopbackOptions, Target } from './kill.js';
 import type { TrialRecord } from './record.js';
 import { sleep } from './rng.js';
-import { snapshotsIntact } from './snapshot-check.js';
 
 const BULK_VALUES = 24;
 const BULK_VALUE_BYTES = 1024 * 1024;
@@ -113,7 +112,6 @@ async function snapshotFault({ set, nodes, rng, record }: FormedBed): Promise<Fa
         await sleep(250);
       }
     },
-    extraChecks: async () => [await snapshotsIntact(nodes)],
   };
 }
 
