@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { EtcdTls } from '../etcd/client.js';
 import { certificateInfo, createEphemeralIdentity, keyIdOfPublicKey, leafLifetime, type TlsIdentity } from '../pki/index.js';
 import { AgentError } from '../util/errors.js';
@@ -14,7 +15,15 @@ export interface CertificateFact {
   issuedAt: Date;
   notAfter: Date;
   lifetimeMs: number;
+  /** When this node wrote it, by this node's clock (the file's mtime when loaded at start); renewal counts from it too. */
+  receivedAt: Date;
   fingerprint: string;
+}
+
+/** The mtimes of the leaf certificate files loaded at start (undefined: unreadable). */
+export interface FileTimes {
+  server: Date | undefined;
+  client: Date | undefined;
 }
 
 /**
@@ -49,7 +58,7 @@ export class NodeCredentials {
           `this node enrolled earlier but ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing or empty; restore ${missing.length === 1 ? 'it' : 'them'} from a backup (the agent will not re-enroll a node that may already be a member)`,
         );
       }
-      credentials.setPki(pki);
+      credentials.setPki(pki, await receivedFromFiles(paths));
     }
     return credentials;
   }
@@ -62,7 +71,13 @@ export class NodeCredentials {
     return this.nodePki;
   }
 
-  setPki(pki: NodePki): void {
+  /**
+   * Fresh certificates (no `loaded`) were received now. Ones loaded from disk
+   * at start were received at their file's mtime, but never later than they
+   * were signed: a file copied or restored later must not push renewal back.
+   */
+  setPki(pki: NodePki, loaded?: FileTimes): void {
+    const now = new Date();
     this.nodePki = pki;
     // Parsed once here, not on every status request.
     this.facts = (
@@ -74,7 +89,9 @@ export class NodeCredentials {
     ).map(([file, kind, pem]) => {
       const info = certificateInfo(pem);
       const life = leafLifetime(info);
-      return { file, kind, issuedAt: life.issuedAt, notAfter: info.notAfter, lifetimeMs: life.lifetimeMs, fingerprint: info.fingerprint256 };
+      const mtime = kind === 'ca' ? undefined : loaded?.[kind];
+      const received = kind === 'ca' ? life.issuedAt : !loaded ? now : new Date(Math.min(mtime?.getTime() ?? Infinity, life.issuedAt.getTime()));
+      return { file, kind, issuedAt: life.issuedAt, notAfter: info.notAfter, lifetimeMs: life.lifetimeMs, receivedAt: received, fingerprint: info.fingerprint256 };
     });
   }
 
@@ -111,4 +128,16 @@ export class NodeCredentials {
     }
     return { keyPem: this.selfSigned.keyPem, certPem: this.selfSigned.certPem };
   }
+}
+
+/**
+ * The mtimes of the leaf certificate files: the agent writes them when they
+ * arrive (atomically, never touched afterwards), so an mtime is the moment
+ * of receipt by this host's clock. An unreadable mtime counts as unknown
+ * (the CA's signing time alone then).
+ */
+async function receivedFromFiles(paths: PkiPaths): Promise<FileTimes> {
+  const mtime = (file: string) => stat(file).then((s) => s.mtime, () => undefined);
+  const [server, client] = await Promise.all([mtime(paths.serverCert), mtime(paths.clientCert)]);
+  return { server, client };
 }

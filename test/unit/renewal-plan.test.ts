@@ -5,7 +5,7 @@
  * a warning only inside pki.expiryWarning.
  */
 import t from 'tap';
-import { expiryWarning, renewalTime, retryDelayMs } from '../../src/agent/certs/renewal-plan.js';
+import { clockOffsetMs, expiryWarning, renewalTime, retryDelayMs } from '../../src/agent/certs/renewal-plan.js';
 import { createCa, createCsr, generateKeyPair, leafLifetime, nodeSubjectNames, parseCsr, signCsr, certificateInfo } from '../../src/pki/index.js';
 
 const MIN = 60_000;
@@ -40,6 +40,39 @@ t.test('renewal at 2/3 of the lifetime, with at most 1/20 jitter', async (t) => 
     const at = renewalTime(life(2 * MIN), j);
     t.ok(base + 2 * MIN - at > 2 * MIN * 0.28, `2m certificate, jitter ${j}: more than a quarter of the lifetime is left at renewal`);
   }
+});
+
+// The trials' skew kind (docs/reliability.md): one host's clock off by minutes, certValidity 2m.
+t.test('clocks that disagree: renewal still comes before expiry, by the clock every other etcd checks with', async (t) => {
+  const L = 2 * MIN;
+  const real = Date.parse('2030-01-01T00:00:00.000Z'); // signing, in real time
+  for (const lagS of [40, 98, 290]) {
+    // This node's clock lags: it received the certificate at real − lag by its own clock.
+    const lag = lagS * 1000;
+    const life = { issuedAt: new Date(real), notAfter: new Date(real + L), lifetimeMs: L, receivedAt: new Date(real - lag) };
+    const renewLocal = renewalTime(life, 1);
+    t.ok(renewLocal + lag < real + L - L / 4, `node ${lagS} s behind: renews (real time) ${(real + L - (renewLocal + lag)) / 1000} s before expiry`);
+    t.equal(renewalTime({ ...life, receivedAt: undefined }, 1) + lag > real + L, true, `without the receipt time it would renew after expiry (the defect seed 8001 showed)`);
+    t.equal(clockOffsetMs(life), -lag, 'the offset against the CA holder is the lag');
+  }
+  for (const lagS of [40, 98]) {
+    // The CA holder's clock lags: its certificate says it was signed lagS ago and ends L after that.
+    const lag = lagS * 1000;
+    const life = { issuedAt: new Date(real - lag), notAfter: new Date(real - lag + L), lifetimeMs: L, receivedAt: new Date(real) };
+    const renew = renewalTime(life, 0);
+    t.ok(renew < real - lag + L, `CA holder ${lagS} s behind: renews ${(real - lag + L - renew) / 1000} s before its shortened certificate expires`);
+    t.ok(renew >= real + L / 6, 'but not sooner than a sixth of the lifetime after receiving it (no renewal storm)');
+  }
+  for (const aheadS of [60, 200]) {
+    // This node's clock runs ahead: it renews early, never in a storm.
+    const ahead = aheadS * 1000;
+    const life = { issuedAt: new Date(real), notAfter: new Date(real + L), lifetimeMs: L, receivedAt: new Date(real + ahead) };
+    const renewLocal = renewalTime(life, 0);
+    t.ok(renewLocal - ahead < real + L, `node ${aheadS} s ahead: renews before expiry`);
+    t.ok(renewLocal >= real + ahead + L / 6, 'at least a sixth of the lifetime after receipt, by its own clock');
+  }
+  const agreed = { issuedAt: new Date(real), notAfter: new Date(real + L), lifetimeMs: L, receivedAt: new Date(real + 50) };
+  t.equal(renewalTime(agreed, 0), real + (2 * L) / 3, 'clocks that agree (50 ms transfer): the plan is unchanged');
 });
 
 t.test('retries are spaced by the lifetime, between 5 s and 60 s', async (t) => {

@@ -57,7 +57,7 @@ const report = (over: Partial<StatusReport> = {}): StatusReport => ({
   certificates: [
     { file: '/etc/etcd/pki/server.crt', kind: 'server', notAfter: new Date(Date.now() + 10 * 86_400_000).toISOString(), daysLeft: 10, secondsLeft: 864_000, renewAt: '2026-11-30T00:00:00.000Z' },
   ],
-  certificateRenewal: { nextRenewalAt: '2026-11-30T00:00:00.000Z', lastRenewal: null, lastError: null, renewals: 0, failures: 0, reenrolled: null, warning: null },
+  certificateRenewal: { nextRenewalAt: '2026-11-30T00:00:00.000Z', lastRenewal: null, lastError: null, renewals: 0, failures: 0, reenrolled: null, clockOffset: null, warning: null },
   etcdService: { manager: 'process', state: 'active', detail: 'running', pid: 42, restarts: 2, recentLog: [] },
   snapshots,
   membership: null,
@@ -100,7 +100,7 @@ t.test('metrics parse strictly, with process metrics, snapshot numbers and the h
     counts: [{ op: 'add-learner', result: 'ok', count: 2 }, { op: 'remove', result: 'failed', count: 1 }],
   };
   const certificateRenewal: StatusReport['certificateRenewal'] = {
-    nextRenewalAt: '2026-11-30T00:00:00.000Z', lastRenewal: null, lastError: 'n1 unreachable', renewals: 4, failures: 2, reenrolled: null, warning: null,
+    nextRenewalAt: '2026-11-30T00:00:00.000Z', lastRenewal: null, lastError: 'n1 unreachable', renewals: 4, failures: 2, reenrolled: null, clockOffset: null, warning: null,
   };
   const metrics = new AgentMetrics({ report: () => report({ membership, certificateRenewal }), loopAlive: () => true });
   for (const leader of ['1a', null, '1a', '2b', '2b', '1a']) metrics.leaderObserved(leader);
@@ -168,6 +168,7 @@ t.test('the status table escapes control characters in every field', async (t) =
         renewals: 1,
         failures: 1,
         reenrolled: { at: f('ra'), reason: f('rr') },
+        clockOffset: null,
         warning: f('warn'),
       },
       etcdService: { manager: f('mgr'), state: f('st'), detail: f('det'), restarts: 0, recentLog: [] },

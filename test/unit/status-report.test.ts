@@ -101,10 +101,11 @@ t.test('a certificate within pki.expiryWarning of its end fails readiness, and /
     issuedAt: new Date(now - 300 * 86_400_000),
     notAfter: new Date(now + leftMs),
     lifetimeMs: 300 * 86_400_000 + leftMs,
+    receivedAt: new Date(now - 300 * 86_400_000),
     fingerprint: file,
   });
   const healthy = [fact('ca', '/pki/ca.crt', 3000 * 86_400_000), fact('server', '/pki/server.crt', 100 * 86_400_000), fact('client', '/pki/etcdctl.crt', 100 * 86_400_000)];
-  const renewal = { nextRenewalAt: '2030-02-01T00:00:00.000Z', lastRenewal: null, lastError: 'peer n1 unreachable', renewals: 0, failures: 3, reenrolled: null };
+  const renewal = { nextRenewalAt: '2030-02-01T00:00:00.000Z', lastRenewal: null, lastError: 'peer n1 unreachable', renewals: 0, failures: 3, reenrolled: null, clockOffset: null };
 
   const fine = buildStatusReport(input('active', { certificates: healthy, certificateRenewal: renewal, now }));
   t.equal(fine.ready, true, 'far from expiry: ready');

@@ -1,13 +1,16 @@
 import { certificateInfo } from '../../pki/index.js';
 import { describeError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
-import { renewalTime, retryDelayMs } from '../certs/renewal-plan.js';
+import { clockOffsetMs, renewalTime, retryDelayMs } from '../certs/renewal-plan.js';
 import { completeRenewal, renewRequest } from '../certs/renew-request.js';
 import type { NodeCredentials } from '../credentials.js';
 import type { PkiPaths } from '../files/pki-files.js';
 import type { RenewRequest, RenewResponse } from '../peer/protocol.js';
 import type { CertificateRenewalStatus } from '../status/model.js';
 import type { Controller } from './controller.js';
+
+/** A clock offset beyond this (against the CA holder, at a renewal) is logged as a warning. */
+export const CLOCK_WARN_MS = 30_000;
 
 export interface CertificatesParts {
   creds: NodeCredentials;
@@ -45,6 +48,7 @@ export class CertificatesController implements Controller {
   private renewals = 0;
   private failures = 0;
   private reenrolled: CertificateRenewalStatus['reenrolled'] = null;
+  private clockOffset: CertificateRenewalStatus['clockOffset'] = null;
 
   constructor(private readonly parts: CertificatesParts) {}
 
@@ -114,6 +118,7 @@ export class CertificatesController implements Controller {
       this.renewals += 1;
       this.lastError = null;
       this.retryAt = 0;
+      this.noteClockOffset(from);
       logger.info(
         { component: 'certificates', reason, reenroll, from, oldNotAfter: before?.notAfter.toISOString(), notAfter, ms: this.lastRenewal.ms, cpuMs: this.lastRenewal.cpuMs },
         reenroll ? 're-enrolled with the join token: new certificates written' : 'renewed this node\'s certificates',
@@ -126,6 +131,24 @@ export class CertificatesController implements Controller {
     }
   }
 
+  /**
+   * Renewal tolerates clocks that disagree (renewal-plan.ts), but a host
+   * whose clock is off by more than CLOCK_WARN_MS is a problem of its own
+   * (TLS everywhere checks validity by the clock): say so, once per renewal.
+   */
+  private noteClockOffset(caHolder: string): void {
+    const server = this.parts.creds.fact('server');
+    const ms = server ? clockOffsetMs(server) : null;
+    if (!server || ms === null) return;
+    this.clockOffset = { ms, caHolder, at: new Date(this.now()).toISOString() };
+    if (Math.abs(ms) > CLOCK_WARN_MS) {
+      this.parts.logger.warn(
+        { component: 'certificates', clockOffsetMs: ms, caHolder },
+        `this host's clock is ${Math.round(Math.abs(ms) / 1000)} s ${ms > 0 ? 'ahead of' : 'behind'} the CA holder's (${caHolder}); certificates are still renewed in time, but keep the clocks of every etcd host synchronised (NTP, e.g. systemd-timesyncd or chrony)`,
+      );
+    }
+  }
+
   status(): CertificateRenewalStatus {
     const next = this.nextRenewalAt();
     return {
@@ -135,6 +158,7 @@ export class CertificatesController implements Controller {
       renewals: this.renewals,
       failures: this.failures,
       reenrolled: this.reenrolled,
+      clockOffset: this.clockOffset,
     };
   }
 }

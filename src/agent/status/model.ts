@@ -113,10 +113,16 @@ export interface CertificateRenewalStatus {
   failures: number;
   /** Set once this node re-enrolled with the join token because its certificate had expired. */
   reenrolled: { at: string; reason: string } | null;
+  /**
+   * This node's clock minus the CA holder's, as the last renewal showed it
+   * (receipt time minus signing time, so the transfer time is included);
+   * null before the first renewal since start.
+   */
+  clockOffset: { ms: number; caHolder: string; at: string } | null;
 }
 
 /** Before the certificates controller exists (not formed yet): nothing renewed, nothing planned. */
-export const NO_RENEWAL: CertificateRenewalStatus = { nextRenewalAt: null, lastRenewal: null, lastError: null, renewals: 0, failures: 0, reenrolled: null };
+export const NO_RENEWAL: CertificateRenewalStatus = { nextRenewalAt: null, lastRenewal: null, lastError: null, renewals: 0, failures: 0, reenrolled: null, clockOffset: null };
 
 export interface ControllerStatus {
   name: string;
