@@ -1,4 +1,4 @@
-/** Reading a trial node's /status for the skew and disk-full trials: never throws, bounded by the status client's own timeout. */
+/** Reading a trial node's /status: never throws, bounded by the status client's own timeout. */
 import type { StatusReport } from '../src/agent/status/model.js';
 import type { TrialNode } from './access.js';
 

@@ -16,18 +16,11 @@ import { killAndRestart, runFormedTrial, type FormedBed, type FaultOutcome } fro
 import type { LoopbackOptions, Target } from './kill.js';
 import type { TrialRecord } from './record.js';
 import { sleep } from './rng.js';
+import { statusOf } from './node-status.js';
 
 /** The kill lands this far before/after the victim's announced renewal moment. */
 const BEFORE_MS = 1_000;
 const AFTER_MS = 2_000;
-
-async function statusOf(n: TrialNode): Promise<StatusReport | undefined> {
-  try {
-    return JSON.parse((await n.get('/status')).body) as StatusReport;
-  } catch {
-    return undefined;
-  }
-}
 
 /** notAfter of each leaf (server and client) certificate of the node, by file. */
 function leafExpiries(s: StatusReport): Record<string, number> {

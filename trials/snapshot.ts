@@ -20,19 +20,12 @@ import { killAndRestart, runFormedTrial, type FormedBed, type FaultOutcome } fro
 import type { LoopbackOptions, Target } from './kill.js';
 import type { TrialRecord } from './record.js';
 import { sleep } from './rng.js';
+import { statusOf } from './node-status.js';
 
 const BULK_VALUES = 24;
 const BULK_VALUE_BYTES = 1024 * 1024;
 /** Bound on seeing the victim's first snapshot, and then one in progress. */
 const SNAPSHOT_WAIT_MS = 60_000;
-
-async function statusOf(n: TrialNode): Promise<StatusReport | undefined> {
-  try {
-    return JSON.parse((await n.get('/status')).body) as StatusReport;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Puts BULK_VALUES values of 1 MiB through node 1, so a snapshot is tens of MB. */
 async function putBulk(set: NodeSet, first: TestNode): Promise<void> {
