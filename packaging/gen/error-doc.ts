@@ -47,6 +47,14 @@ export const ERROR_DOC_SECTIONS: readonly ErrorDocSection[] = [
     prefixes: ['EA_SNAPSHOT_', 'EA_RESTORE_'],
     intro: 'See docs/disaster-recovery.md for when and how to restore, step by step.',
   },
+  {
+    title: 'Writing files',
+    prefixes: ['EA_DISK_', 'EA_FILE_'],
+    intro:
+      'Every file the agent writes goes to a temp file in the same directory that is then renamed into place, so a\n' +
+      'failed write never leaves a half-written file. A snapshot that cannot be written reports `EA_SNAPSHOT_FAILED`,\n' +
+      'naming the snapshots dir.',
+  },
   { title: 'Running etcd (systemd or a child process)', prefixes: ['EA_SVC_'] },
   {
     title: 'Discovery (mDNS)',

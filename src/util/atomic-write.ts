@@ -1,6 +1,57 @@
-import { open, rename, readFile, mkdir, unlink, chmod } from 'node:fs/promises';
+import { open, rename, readFile, mkdir, unlink, chmod, stat, lstat } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { defineError, describeError, type AgentError } from './errors.js';
+
+/** Why the filesystem refused a write, from its errno, in words for a message. */
+export interface WriteProblem {
+  code: 'EA_DISK_FULL' | 'EA_FILE_NOT_WRITABLE';
+  /** "the filesystem holding DIR is full (ENOSPC: no space left on device, write)" */
+  why: string;
+  /** What the operator does about it: "free space on the filesystem holding DIR (...)". */
+  action: string;
+}
+
+/**
+ * What a failed write's errno says about the filesystem holding `dir`:
+ * full (ENOSPC) or over quota (EDQUOT): EA_DISK_FULL; read-only (EROFS) or
+ * refused (EACCES, EPERM): EA_FILE_NOT_WRITABLE. Undefined for anything else.
+ * The errno text stays in `why`.
+ */
+export function writeProblem(err: unknown, dir: string): WriteProblem | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const errno = (err as NodeJS.ErrnoException).code;
+  const text = describeError(err);
+  switch (errno) {
+    case 'ENOSPC':
+      return { code: 'EA_DISK_FULL', why: `the filesystem holding ${dir} is full (${text})`, action: `free space on the filesystem holding ${dir} (\`df -h ${dir}\`)` };
+    case 'EDQUOT':
+      return {
+        code: 'EA_DISK_FULL',
+        why: `the disk quota on the filesystem holding ${dir} is used up (${text})`,
+        action: `free space on the filesystem holding ${dir}, or raise the quota (\`quota\`, \`df -h ${dir}\`)`,
+      };
+    case 'EROFS':
+      return { code: 'EA_FILE_NOT_WRITABLE', why: `the filesystem holding ${dir} is mounted read-only (${text})`, action: `remount the filesystem holding ${dir} read-write` };
+    case 'EACCES':
+    case 'EPERM':
+      return {
+        code: 'EA_FILE_NOT_WRITABLE',
+        why: `writing in ${dir} was refused (${text})`,
+        action: `run etcd-agent as root, and check the owner, mode and attributes of ${dir} (\`ls -ld ${dir}\`, \`lsattr -d ${dir}\`)`,
+      };
+    default:
+      return undefined;
+  }
+}
+
+const writeFailedMessage = (file: string, problem: WriteProblem, outcome: string): string =>
+  `cannot write ${file}: ${problem.why}; ${outcome} — ${problem.action}; the agent retries by itself, a command must be run again`;
+
+/** A write the filesystem had no room for (ENOSPC, EDQUOT). */
+export const DiskFull = defineError('EA_DISK_FULL', writeFailedMessage);
+/** A write the filesystem refused (EROFS, EACCES, EPERM). */
+export const FileNotWritable = defineError('EA_FILE_NOT_WRITABLE', writeFailedMessage);
 
 export interface WriteOptions {
   /** File mode, applied to the temp file before it is renamed into place. */
@@ -14,6 +65,12 @@ export interface WriteOptions {
  * fsync, rename, fsync of the directory. A crash leaves either the old file or
  * the new one, never half of either. Returns false (and touches nothing) when
  * the file already holds exactly this content with the requested mode.
+ *
+ * A full disk or quota (ENOSPC, EDQUOT) throws EA_DISK_FULL, a read-only
+ * filesystem or a refusal (EROFS, EACCES, EPERM) EA_FILE_NOT_WRITABLE: each
+ * names the file and its directory, says that the old file was left as it was
+ * and the temp file removed, and keeps the errno text. Other failures are
+ * thrown as they come; in every case the temp file is removed first.
  */
 export async function writeFileAtomic(
   path: string,
@@ -25,8 +82,22 @@ export async function writeFileAtomic(
   if (await sameContent(path, data, mode)) return false;
 
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: options.dirMode ?? 0o755 });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await mkdir(dir, { recursive: true, mode: options.dirMode ?? 0o755 });
+    await writeTemp(tmp, data, mode);
+    // The only step that touches `path`; until it succeeds the old file is as it was.
+    await rename(tmp, path);
+  } catch (err) {
+    const tempRemoved = await removeTemp(tmp);
+    throw await writeFailed(path, tmp, tempRemoved, err);
+  }
+  await syncDir(dir);
+  return true;
+}
+
+/** The temp file, written and fsynced, then closed; a failure of any step (close included) is thrown. */
+async function writeTemp(tmp: string, data: Buffer, mode: number): Promise<void> {
   const handle = await open(tmp, 'wx', mode);
   try {
     await handle.writeFile(data);
@@ -34,19 +105,42 @@ export async function writeFileAtomic(
     await handle.chmod(mode);
     await handle.sync();
   } catch (err) {
-    await handle.close();
-    await unlink(tmp).catch(() => undefined);
+    await handle.close().catch(() => undefined);
     throw err;
   }
+  // Some filesystems (NFS) report a failed write-back only here.
   await handle.close();
+}
+
+/** True when the temp file is gone (removed now, or never created: a read-only filesystem refuses even that unlink). */
+async function removeTemp(tmp: string): Promise<boolean> {
   try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
+    await unlink(tmp);
+    return true;
+  } catch {
+    return lstat(tmp).then(
+      () => false,
+      (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT',
+    );
   }
-  await syncDir(dir);
-  return true;
+}
+
+/**
+ * A failed write as the operator should see it: EA_DISK_FULL or
+ * EA_FILE_NOT_WRITABLE naming the file, its directory, what became of the
+ * old file and the temp file, and what to do; the errno error as cause.
+ * Any other failure is returned as it was.
+ */
+async function writeFailed(path: string, tmp: string, tempRemoved: boolean, err: unknown): Promise<unknown> {
+  const problem = writeProblem(err, dirname(path));
+  if (problem === undefined) return err;
+  // `path` is only ever replaced by the rename, which did not happen: whatever is there now was there before.
+  const existed = await stat(path).then(() => true, () => false);
+  const kept = existed ? `the existing ${path} was left unchanged` : `${path} was not created`;
+  const outcome = tempRemoved ? `${kept} and no temp file was left` : `${kept}, but its temp file ${tmp} could not be removed (delete it)`;
+  const error: AgentError = (problem.code === 'EA_DISK_FULL' ? DiskFull : FileNotWritable)(path, problem, outcome);
+  error.cause = err;
+  return error;
 }
 
 async function sameContent(path: string, data: Buffer, mode: number): Promise<boolean> {

@@ -311,6 +311,16 @@ export const ERROR_CATALOGUE = {
     action: 'Choose N of at least the quorum the message names (a resize can at most halve the healthy voters), or first bring the cluster back to health.',
   },
 
+  // ---- writing files --------------------------------------------------------
+  EA_DISK_FULL: {
+    meaning: 'A file (a certificate, a key, etcd.conf, the agent\'s state) could not be written because the filesystem holding its directory is full (ENOSPC) or the disk quota is used up (EDQUOT); the message names the file and the directory, the old file was left as it was (files are replaced whole, by a rename) and the temp file was removed (the message says so if it could not be).',
+    action: 'Free space on the filesystem holding the directory the message names (`df -h DIR`); the running agent retries the write by itself, a command (`init`, `cert issue`) must be run again.',
+  },
+  EA_FILE_NOT_WRITABLE: {
+    meaning: 'A file could not be written because the filesystem holding its directory is mounted read-only (EROFS) or writing there was refused (EACCES, EPERM: not root, an immutable attribute, a security module); the old file was left as it was and the temp file was removed (the message says so if it could not be).',
+    action: 'Remount the filesystem read-write, or run etcd-agent as root and check the owner, mode and attributes of the directory the message names (`ls -ld DIR`, `lsattr -d DIR`); the running agent retries by itself, a command must be run again.',
+  },
+
   // ---- running etcd: systemd or a child process -----------------------------
   EA_SVC_ACCOUNT: {
     meaning: 'The system account that `etcd.service` runs as could not be created.',

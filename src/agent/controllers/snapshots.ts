@@ -130,6 +130,7 @@ export class SnapshotController implements Controller, SnapshotTaker {
           tempName: tempSnapshotName(randomSuffix()),
           finalName: (info) => snapshotFileName(cluster.name, node.name, takenAt, info.revision),
           what: `snapshot (${reason})`,
+          retries: true,
         },
       );
       const removed = await this.dir.prune(cluster.name, node.name, snapshots.keep);

@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import type { EtcdTls } from '../../etcd/client.js';
 import { streamSnapshot } from '../../etcd/snapshot.js';
 import { verifySnapshot, type SnapshotInfo } from '../../etcd/snapshot-file.js';
-import { syncDir } from '../../util/atomic-write.js';
-import { defineError, describeError, isAgentError } from '../../util/errors.js';
+import { syncDir, writeProblem } from '../../util/atomic-write.js';
+import { defineError, describeError, isAgentError, type AgentError } from '../../util/errors.js';
 import { failpoint } from '../../util/failpoint.js';
 
 export const SnapshotFailed = defineError(
   'EA_SNAPSHOT_FAILED',
-  (what: string, why: string) => `${what} failed: ${why}; no partial file was left and no older snapshot was removed`,
+  (what: string, why: string, action?: string) =>
+    `${what} failed: ${why}; no partial file was left and no older snapshot was removed${action === undefined ? '' : ` — ${action}`}`,
 );
 
 export interface SnapshotSource {
@@ -30,6 +31,8 @@ export interface SnapshotTarget {
   finalName(info: SnapshotInfo): string;
   /** For messages: "scheduled snapshot", "snapshot save". */
   what: string;
+  /** True when the caller takes the snapshot again by itself after a failure (the scheduled snapshots); messages say so. */
+  retries?: boolean;
 }
 
 export interface WrittenSnapshot {
@@ -78,8 +81,23 @@ export async function writeVerifiedSnapshot(source: SnapshotSource, target: Snap
   } catch (err) {
     await handle?.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
-    throw SnapshotFailed(target.what, isAgentError(err) ? err.message : describeError(err));
+    throw snapshotFailure(err, target, temp);
   }
+}
+
+/**
+ * EA_SNAPSHOT_FAILED for what writeVerifiedSnapshot caught. A full disk or
+ * quota (or a read-only or refused directory) names the snapshots dir and the
+ * temp file, keeps the errno text and says what to do.
+ */
+export function snapshotFailure(err: unknown, target: Pick<SnapshotTarget, 'dir' | 'what' | 'retries'>, temp: string): AgentError {
+  if (isAgentError(err)) return SnapshotFailed(target.what, err.message);
+  const problem = writeProblem(err, target.dir);
+  if (problem === undefined) return SnapshotFailed(target.what, describeError(err));
+  const then = target.retries === true ? 'the agent retries by itself' : 'then run the command again';
+  const failure = SnapshotFailed(target.what, `writing ${temp}: ${problem.why}`, `${problem.action}; ${then}`);
+  failure.cause = err;
+  return failure;
 }
 
 async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
