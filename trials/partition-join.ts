@@ -132,7 +132,7 @@ export class PartitionJoinBed {
 
       const recovery = await waitReadyAndMembers(nodes, votersOnly(4), '4 voters and no learner', healed, PARTITION_JOIN_RECOVERY_BOUND_MS);
       record.recoveryMs = recovery.ms;
-      record.fault.joinedAfterJoinerStartMs = recovery.membersMs === null ? null : healed + recovery.membersMs - started;
+      record.fault.membersAfterHealMs = recovery.membersMs;
       // The membership operations, timed from the partition (negative: before it).
       const ops = (await statusOf(nodes[0]!))?.membership?.ops ?? [];
       record.fault.ops = ops.map((o) => `${o.op} ${o.target} ${o.result} ${Date.parse(o.at) - partitionedAt} ms${o.result === 'ok' ? '' : ` (${o.reason})`}`);
