@@ -3,7 +3,7 @@
  * etcd, one fault per trial, invariants checked after each (docs/reliability.md).
  *
  *   npm run build && TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import trials/main.ts \
- *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,kill-join,kill-replace,kill-renew,kill-snapshot,pause,skew,disk-full] [--trials N] [--seed S] \
+ *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,kill-join,kill-replace,kill-renew,kill-snapshot,pause,skew,disk-full,partition-join] [--trials N] [--seed S] \
  *     [--out FILE] [--doc docs/reliability.md] [--subnet 141] [--max-minutes M]
  *
  * Trial k of a kind uses seed S+k; `--kinds K --seed <that seed> --trials 1`
@@ -20,6 +20,7 @@ import { runSnapshotTrial } from './snapshot.js';
 import { runSkewTrial } from './skew.js';
 import { runDiskFullTrial } from './disk-full.js';
 import { PartitionBed } from './partition.js';
+import { PartitionJoinBed } from './partition-join.js';
 import { FAULT_KINDS, violations, type FaultKind, type TrialRecord } from './record.js';
 import { failed, readRecords, summaryTable, writeSummary } from './summary.js';
 
@@ -54,7 +55,7 @@ function line(r: TrialRecord): string {
 }
 
 /** One loopback trial of `kind` (every kind but partition-bootstrap, whose bed is shared by a run). */
-function runOne(kind: Exclude<FaultKind, 'partition-bootstrap'>, o: LoopbackOptions): Promise<TrialRecord> {
+function runOne(kind: Exclude<FaultKind, 'partition-bootstrap' | 'partition-join'>, o: LoopbackOptions): Promise<TrialRecord> {
   switch (kind) {
     case 'kill-replace':
       return runReplaceTrial(o);
@@ -87,13 +88,13 @@ async function main(): Promise<number> {
   for (const kind of kinds) {
     const kindStarted = Date.now();
     const more = (k: number) => k < trials && Date.now() - kindStarted < maxMs;
-    if (kind === 'partition-bootstrap') {
+    if (kind === 'partition-bootstrap' || kind === 'partition-join') {
       const why = netnsUnavailable();
       if (why) {
-        process.stderr.write(`!!! SKIPPED partition-bootstrap: ${why} !!!\n`);
+        process.stderr.write(`!!! SKIPPED ${kind}: ${why} !!!\n`);
         continue;
       }
-      const bed = await PartitionBed.create();
+      const bed = kind === 'partition-join' ? await PartitionJoinBed.create() : await PartitionBed.create();
       try {
         for (let k = 0; more(k); k++) keep(await bed.runTrial(seed + k));
       } finally {

@@ -42,7 +42,7 @@ export function heal(bed: TestBed, i: number): void {
   nft(bed, i, ['delete', 'table', 'ip', TABLE]);
 }
 
-function netnsNode(agents: NetnsAgents, i: number): TrialNode {
+export function netnsNode(agents: NetnsAgents, i: number): TrialNode {
   const bed = agents.bed;
   return {
     name: bed.host(i).hostname,

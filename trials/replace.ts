@@ -13,11 +13,11 @@ import { generateToken } from '../src/pki/index.js';
 import type { StatusReport } from '../src/agent/status/model.js';
 import { NodeSet, type TestNode } from '../test/helpers/agents.js';
 import type { WriterReport } from '../test/helpers/writer.js';
-import { killAndWait, pidsWithCwdUnder, type TrialNode } from './access.js';
-import { parseEtcdJson } from '../test/helpers/cluster-checks.js';
-import { checkAll, phasesNow, waitAllReady } from './invariants.js';
+import { killAndWait, pidsWithCwdUnder } from './access.js';
+import { checkAll, phasesNow } from './invariants.js';
 import { DEAD_AFTER_S, FORM_BOUND_MS, RECOVERY_BOUND_MS, closeTrial, killNode, startSetWriter, type LoopbackOptions, type Target } from './kill.js';
 import { loopbackNode } from './loopback.js';
+import { waitReadyAndMembers } from './members.js';
 import type { TrialRecord } from './record.js';
 import { Rng, sleep } from './rng.js';
 
@@ -38,28 +38,6 @@ async function waitStatus(set: NodeSet, n: TestNode, what: string, ok: (s: Statu
     await sleep(250);
   }
   throw new Error(`${n.name} not ${what} within ${boundMs} ms: ${last ? `${last.phase} (${last.reason})` : 'no status'}`);
-}
-
-/** Waits (bounded) until every live node's etcd lists exactly three voters, none of them `dead`. */
-async function waitReplaced(nodes: TrialNode[], dead: string, from: number, boundMs: number): Promise<{ ms: number | null; detail: string }> {
-  const deadline = from + boundMs;
-  let detail = '';
-  for (;;) {
-    const views = await Promise.all(
-      nodes.map(async (n) => {
-        const r = await n.etcdctl(['member', 'list', '-w', 'json']);
-        if (r.code !== 0) return { ok: false, text: `${n.name}: member list failed` };
-        const members = parseEtcdJson<{ members?: { name: string; isLearner?: boolean }[] }>(r.stdout).members ?? [];
-        const names = members.map((m) => `${m.name || '(unstarted)'}${m.isLearner ? ' (learner)' : ''}`);
-        const ok = members.length === 3 && !members.some((m) => m.isLearner || m.name === dead);
-        return { ok, text: `${n.name}: ${names.join(',')}` };
-      }),
-    );
-    detail = views.map((v) => v.text).join('; ');
-    if (views.every((v) => v.ok)) return { ms: Date.now() - from, detail };
-    if (Date.now() > deadline) return { ms: null, detail: `not replaced within ${boundMs} ms: ${detail}` };
-    await sleep(500);
-  }
 }
 
 export async function runReplaceTrial(o: LoopbackOptions): Promise<TrialRecord> {
@@ -122,13 +100,9 @@ export async function runReplaceTrial(o: LoopbackOptions): Promise<TrialRecord> 
       healed = Date.now();
     }
     // Recovery: the three live nodes ready and, as each one's etcd sees it, three voters without the dead one.
-    const ready = await waitAllReady(live, healed, RECOVERY_BOUND_MS);
-    const replaced = await waitReplaced(live, dead.name, healed, RECOVERY_BOUND_MS);
-    const recovery = ready.ms === null || replaced.ms === null
-      ? { ms: null, detail: `${ready.ms === null ? ready.detail : ''} ${replaced.ms === null ? replaced.detail : ''}`.trim() }
-      : { ms: Math.max(ready.ms, replaced.ms), detail: `${ready.detail}; members: ${replaced.detail}` };
+    const recovery = await waitReadyAndMembers(live, (ms) => ms.length === 3 && !ms.some((m) => m.isLearner || m.name === dead.name), `replaced (3 voters without ${dead.name})`, healed, RECOVERY_BOUND_MS);
     record.recoveryMs = recovery.ms;
-    record.fault.replacedAfterDeathMs = replaced.ms === null ? null : healed + replaced.ms - diedAt;
+    record.fault.replacedAfterDeathMs = recovery.membersMs === null ? null : healed + recovery.membersMs - diedAt;
     await sleep(1_000);
     const report = await writer.stop();
     record.fault.writer = { attempts: report.attempts, ok: report.ok, failed: report.failures.length, maxGapMs: report.maxGapMs };
