@@ -350,6 +350,9 @@ export interface LockOutcome<T> {
  * returns at once with its holder. `fn` must finish well within the TTL (the
  * lock's client has a deadline of `target.timeoutMs`, which the caller keeps
  * below it), so a holder that dies frees the lock when its lease ends.
+ * With `reclaimOwn`, `holder` names one caller that never runs two of these at
+ * once (a member's membership controller): a lock that already carries
+ * exactly that name is its own stale one, and is taken over.
  */
 export async function withMembershipLock<T>(
   target: EtcdTarget,
@@ -357,13 +360,24 @@ export async function withMembershipLock<T>(
   holder: string,
   ttlSeconds: number,
   fn: () => Promise<T>,
+  options: { reclaimOwn?: boolean } = {},
 ): Promise<LockOutcome<T>> {
   const key = clusterKeys(cluster).membershipLock;
   if (target.timeoutMs >= ttlSeconds * 1000) throw new Error(`lock deadline ${target.timeoutMs} ms must be shorter than its lease (${ttlSeconds} s)`);
   return withClient(target.endpoints, target.tls, target.timeoutMs, async (client) => {
     const lease = await client.leaseClient.leaseGrant({ TTL: ttlSeconds });
     try {
-      const res = await client.if(key, 'Create', '==', 0).then(client.put(key).value(holder).lease(lease.ID)).else(client.get(key)).commit();
+      const take = () => client.if(key, 'Create', '==', 0).then(client.put(key).value(holder).lease(lease.ID)).else(client.get(key)).commit();
+      let res = await take();
+      const held = res.succeeded ? undefined : res.responses[0]?.response_range?.kvs[0];
+      if (options.reclaimOwn && held && held.value.toString('utf8') === holder) {
+        // Our own lock, left by an earlier attempt whose lease revoke failed (etcd refused a reconfiguration as
+        // Unavailable, and the client refused the revoke right after: trial partition-join seed 14600 waited out
+        // the 20 s lease). The holder names one caller that never runs two of these at once, so it is stale:
+        // remove it if it is still that very key, and take the lock.
+        await client.if(key, 'Mod', '==', held.mod_revision).then(client.delete().key(key)).commit();
+        res = await take();
+      }
       if (!res.succeeded) {
         const other = res.responses[0]?.response_range?.kvs[0]?.value.toString('utf8');
         return { acquired: false, ...(other !== undefined ? { holder: other } : {}) };

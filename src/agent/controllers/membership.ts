@@ -180,6 +180,8 @@ export class MembershipController implements Controller {
         this.settle(plan);
         await this.execute(plan.action);
       },
+      // The controller runs one round at a time, and one agent runs per node (its state-dir lock).
+      { reclaimOwn: true },
     );
     if (!outcome.acquired) {
       this.lockHolder = outcome.holder;
