@@ -21,11 +21,11 @@ import { CLI } from '../test/helpers/agents.js';
 import { NetnsAgents } from '../test/helpers/netns-agents.js';
 import { TestBed } from '../test/helpers/netns.js';
 import { startWriter, type WriterReport } from '../test/helpers/writer.js';
-import { killAndWait, type TrialNode } from './access.js';
+import type { TrialNode } from './access.js';
 import { checkAll, phasesNow } from './invariants.js';
 import { votersOnly, waitReadyAndMembers } from './members.js';
 import { statusOf } from './node-status.js';
-import { heal, netnsNode, partition } from './partition.js';
+import { heal, netnsNode, NetnsTrialBed, partition } from './partition.js';
 import { violations, type TrialRecord } from './record.js';
 import { Rng, sleep } from './rng.js';
 
@@ -48,27 +48,9 @@ async function endEvidence(n: TrialNode): Promise<Record<string, unknown>> {
 }
 
 /** A 4-host bed kept for many partition-join trials. */
-export class PartitionJoinBed {
-  private constructor(readonly bed: TestBed) {}
-
+export class PartitionJoinBed extends NetnsTrialBed {
   static async create(): Promise<PartitionJoinBed> {
     return new PartitionJoinBed(await TestBed.create({ hosts: 4 }));
-  }
-
-  private hosts(): number[] {
-    return this.bed.hosts.map((h) => h.index);
-  }
-
-  /** Every process in the bed's hosts killed, partitions removed: the bed as new. */
-  async reset(): Promise<void> {
-    for (const i of this.hosts()) heal(this.bed, i);
-    const left = await killAndWait(this.hosts().flatMap((i) => this.bed.pids(i)));
-    if (left.length > 0) throw new Error(`processes ${left.join(' ')} in the bed survived SIGKILL`);
-  }
-
-  async destroy(): Promise<void> {
-    await this.reset().catch(() => undefined);
-    await this.bed.destroy();
   }
 
   async runTrial(seed: number): Promise<TrialRecord> {

@@ -57,15 +57,11 @@ export function netnsNode(agents: NetnsAgents, i: number): TrialNode {
   };
 }
 
-/** A 3-host bed kept for many partition trials. */
-export class PartitionBed {
-  private constructor(readonly bed: TestBed) {}
+/** Network-namespace hosts kept for many trials of a run: reset between trials, destroyed at the end. */
+export abstract class NetnsTrialBed {
+  protected constructor(readonly bed: TestBed) {}
 
-  static async create(): Promise<PartitionBed> {
-    return new PartitionBed(await TestBed.create({ hosts: 3 }));
-  }
-
-  private hosts(): number[] {
+  protected hosts(): number[] {
     return this.bed.hosts.map((h) => h.index);
   }
 
@@ -79,6 +75,15 @@ export class PartitionBed {
   async destroy(): Promise<void> {
     await this.reset().catch(() => undefined);
     await this.bed.destroy();
+  }
+
+  abstract runTrial(seed: number): Promise<TrialRecord>;
+}
+
+/** A 3-host bed kept for many partition trials. */
+export class PartitionBed extends NetnsTrialBed {
+  static async create(): Promise<PartitionBed> {
+    return new PartitionBed(await TestBed.create({ hosts: 3 }));
   }
 
   async runTrial(seed: number): Promise<TrialRecord> {
