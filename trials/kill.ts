@@ -116,7 +116,7 @@ export function nodePids(node: TestNode): number[] {
   return [...new Set([...(node.proc?.pid ? [node.proc.pid] : []), ...pidsWithCwdUnder(node.root)])];
 }
 
-function signalAll(pids: number[], signal: NodeJS.Signals): void {
+export function signalAll(pids: number[], signal: NodeJS.Signals): void {
   for (const pid of pids) {
     try {
       process.kill(pid, signal);

@@ -3,7 +3,7 @@
  * etcd, one fault per trial, invariants checked after each (docs/reliability.md).
  *
  *   npm run build && TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import trials/main.ts \
- *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,kill-join,kill-replace,kill-renew,kill-snapshot,pause,skew,disk-full,partition-join] [--trials N] [--seed S] \
+ *     [--kinds kill-bootstrap,partition-bootstrap,kill-formed,kill-join,kill-replace,kill-renew,kill-snapshot,pause,pause-spare,skew,disk-full,partition-join] [--trials N] [--seed S] \
  *     [--out FILE] [--doc docs/reliability.md] [--subnet 141] [--max-minutes M]
  *
  * Trial k of a kind uses seed S+k; `--kinds K --seed <that seed> --trials 1`
@@ -19,6 +19,7 @@ import { runRenewTrial } from './renew.js';
 import { runSnapshotTrial } from './snapshot.js';
 import { runSkewTrial } from './skew.js';
 import { runDiskFullTrial } from './disk-full.js';
+import { runPauseSpareTrial } from './pause-spare.js';
 import { PartitionBed } from './partition.js';
 import { PartitionJoinBed } from './partition-join.js';
 import { FAULT_KINDS, violations, type FaultKind, type TrialRecord } from './record.js';
@@ -67,6 +68,8 @@ function runOne(kind: Exclude<FaultKind, 'partition-bootstrap' | 'partition-join
       return runSkewTrial(o);
     case 'disk-full':
       return runDiskFullTrial(o);
+    case 'pause-spare':
+      return runPauseSpareTrial(o);
     default:
       return runLoopbackTrial(kind, o);
   }

@@ -1,6 +1,6 @@
 /** What one trial leaves behind: one JSON line in the --out file. */
 
-export const FAULT_KINDS = ['kill-bootstrap', 'partition-bootstrap', 'kill-formed', 'kill-join', 'kill-replace', 'kill-renew', 'kill-snapshot', 'pause', 'skew', 'disk-full', 'partition-join'] as const;
+export const FAULT_KINDS = ['kill-bootstrap', 'partition-bootstrap', 'kill-formed', 'kill-join', 'kill-replace', 'kill-renew', 'kill-snapshot', 'pause', 'pause-spare', 'skew', 'disk-full', 'partition-join'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** One named invariant after the trial; a violation keeps its evidence. */
