@@ -1,7 +1,7 @@
 /**
  * pause-spare: a frozen voter with a spare waiting. Three loopback voters and
  * a spare (membership.deadAfter 10 s), a writer running; one voter's agent
- * and etcd are stopped together (SIGSTOP, a frozen host) for 12–40 s, then
+ * and etcd are stopped together (SIGSTOP, a frozen host) for 12–60 s, then
  * resumed. A pause that outlasts deadAfter and the removal lets the cluster
  * replace the frozen member with the spare while it cannot see it; the
  * frozen member then wakes up to a cluster that removed it, and must join it
@@ -44,7 +44,7 @@ async function pauseWithSpare(bed: SpareBed, record: TrialRecord): Promise<{ rec
   // The draws, in an order that is part of what a seed means.
   const frozen = set.nodes[rng.int(0, 2)]!;
   const atMs = rng.int(500, 5_000);
-  const pauseMs = rng.int(12_000, 40_000);
+  const pauseMs = rng.int(12_000, 60_000);
 
   await sleep(atMs);
   const holder = (await statusOf(bed.trialNode(set.nodes.find((n) => n !== frozen)!)))?.caHolder?.name;
@@ -59,6 +59,9 @@ async function pauseWithSpare(bed: SpareBed, record: TrialRecord): Promise<{ rec
   }
   const resumed = Date.now();
   const outcome = await waitThreeAndSpare(bed, resumed);
+  // What the membership controller did meanwhile, as a voter's /status lists it (ms from the SIGSTOP).
+  const witness = outcome.voters.find((n) => n !== frozen) ?? set.nodes.find((n) => n !== frozen)!;
+  const ops = (await statusOf(bed.trialNode(witness)))?.membership?.ops ?? [];
   Object.assign(record.fault, {
     frozen: frozen.name,
     frozenWasCaHolder: holder === frozen.name,
@@ -71,6 +74,7 @@ async function pauseWithSpare(bed: SpareBed, record: TrialRecord): Promise<{ rec
     spareBefore: spare.name,
     spareAfter: outcome.spare?.name ?? null,
     replaced: outcome.spare?.name === frozen.name,
+    ops: ops.map((op) => ({ op: op.op, target: op.target, result: op.result, sinceStopMs: Date.parse(op.at) - stoppedAt })),
   });
   if (outcome.ms === null) return { recovery: { ms: null, detail: outcome.detail }, voters: outcome.voters };
   const voters = outcome.voters.map((n) => bed.trialNode(n));
