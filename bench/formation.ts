@@ -13,10 +13,11 @@
  *
  * Both are polled the same way (every 200 ms, etcdctl from host 1). After the
  * first agent run of each size, the agents' idle cost is measured over a
- * window: RSS (VmRSS) and CPU% (utime+stime from /proc/<pid>/stat).
+ * window that starts --settle-seconds (60) after every node is formed: RSS
+ * (VmRSS) and CPU% (utime+stime from /proc/<pid>/stat).
  *
  * Run (root; from the repository, after `npm run build`):
- *   TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import bench/formation.ts [--sizes 3,5] [--runs 3] [--idle-seconds 10]
+ *   TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import bench/formation.ts [--sizes 3,5] [--runs 3] [--idle-seconds 10] [--settle-seconds 60]
  *     [--footprint-runs 5] [--load-seconds 5] [--json FILE]
  *
  * Then bench/footprint.ts adds the loopback rows: agent start to both APIs
@@ -40,6 +41,8 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '3,5' },
     runs: { type: 'string', default: '3' },
     'idle-seconds': { type: 'string', default: '10' },
+    /** How long after every node is formed the idle window starts: the formation's garbage and the first health rounds are not idle. */
+    'settle-seconds': { type: 'string', default: '60' },
     json: { type: 'string' },
     'footprint-runs': { type: 'string', default: '5' },
     'load-seconds': { type: 'string', default: '5' },
@@ -48,6 +51,7 @@ const { values: args } = parseArgs({
 const SIZES = args.sizes.split(',').map(Number);
 const RUNS = Number(args.runs);
 const IDLE_S = Number(args['idle-seconds']);
+const SETTLE_S = Number(args['settle-seconds']);
 const POLL_MS = 200;
 const FORM_TIMEOUT_MS = 120_000;
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -111,7 +115,7 @@ async function agentRun(size: number, measureIdle: boolean): Promise<{ ms: numbe
     if (!measureIdle) return { ms };
     // Let the agents finish flipping to `existing` and settle into their steady loop.
     await agents.waitFormed(hosts, 60_000);
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, SETTLE_S * 1000));
     const agentPids = hosts.map((i) => agents.proc(i)!.pid!);
     for (const pid of agentPids) {
       const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -239,7 +243,7 @@ async function main(): Promise<void> {
     lines.push(`| ${r.size} | ${(a / 1000).toFixed(2)} s | ${(b / 1000).toFixed(2)} s | ${(a / b).toFixed(1)}× | ${r.agent.join(', ')} | ${r.bare.join(', ')} |`);
   }
   lines.push('');
-  lines.push(`Idle after formation, per process, over ${IDLE_S} s (mean, max across nodes):`);
+  lines.push(`Idle after formation, per process, ${SETTLE_S} s after every node was formed, over ${IDLE_S} s (mean, max across nodes):`);
   lines.push('');
   lines.push('| hosts | agent RSS | agent CPU | etcd RSS (for scale) | etcd CPU |');
   lines.push('|---|---|---|---|---|');
@@ -253,7 +257,7 @@ async function main(): Promise<void> {
   lines.push('');
   lines.push(...footprintMarkdown(fp));
   process.stdout.write(`${lines.join('\n')}\n`);
-  if (args.json) writeFileSync(args.json, JSON.stringify({ agentVersion, etcdVersion, runs: RUNS, idleSeconds: IDLE_S, results, footprint: fp }, null, 2));
+  if (args.json) writeFileSync(args.json, JSON.stringify({ agentVersion, etcdVersion, runs: RUNS, idleSeconds: IDLE_S, settleSeconds: SETTLE_S, results, footprint: fp }, null, 2));
 }
 
 main().catch((err: unknown) => {
