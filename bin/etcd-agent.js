@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI lives in the compiled sources (npm run build).
+// Thin launcher: the CLI lives in the bundled build (npm run build: tsc, then
+// scripts/bundle.mjs into dist/bundle/).
 // grpc-js (inside etcd3) sets TLS SNI to an IP address; Node warns once per
 // process (DEP0123). It is harmless and would only confuse operators reading logs.
 const emitWarning = process.emitWarning.bind(process);
@@ -9,7 +10,7 @@ process.emitWarning = (warning, ...rest) => {
   emitWarning(warning, ...rest);
 };
 
-const { main } = await import('../dist/agent/cli.js');
+const { main } = await import('../dist/bundle/etcd-agent.js');
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },

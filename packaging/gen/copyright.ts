@@ -38,7 +38,19 @@ function copyrightLines(dir: string): string[] {
   return [...new Set(lines)];
 }
 
-/** Every production module in the staged tree (`libDir` holds package-lock.json and node_modules). */
+/** One module's entry, read from its directory `dir` (`path` names it below node_modules' root). */
+function describeModule(dir: string, path: string, lockEntry: LockEntry = {}): BundledModule {
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string; license?: string };
+  return {
+    path,
+    name: pkg.name ?? path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length),
+    version: pkg.version ?? lockEntry.version ?? '?',
+    license: lockEntry.license ?? pkg.license ?? 'UNKNOWN',
+    copyright: copyrightLines(dir),
+  };
+}
+
+/** Every production module left in the staged tree's node_modules (`libDir` holds package-lock.json and node_modules). */
 export function bundledModules(libDir: string): BundledModule[] {
   const lock = JSON.parse(readFileSync(join(libDir, 'package-lock.json'), 'utf8')) as { packages?: Record<string, LockEntry> };
   const out: BundledModule[] = [];
@@ -46,16 +58,27 @@ export function bundledModules(libDir: string): BundledModule[] {
     if (path === '' || entry.dev === true) continue;
     const dir = join(libDir, path);
     if (!existsSync(dir)) continue;
-    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string; license?: string };
-    out.push({
-      path,
-      name: pkg.name ?? path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length),
-      version: pkg.version ?? entry.version ?? '?',
-      license: entry.license ?? pkg.license ?? 'UNKNOWN',
-      copyright: copyrightLines(dir),
-    });
+    out.push(describeModule(dir, path, entry));
   }
   return out.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/**
+ * The npm modules esbuild put into the agent's bundle (scripts/bundle.mjs),
+ * from its metafile: every package that contributed a file. `modulesRoot` is
+ * where the bundler read them from (the repository).
+ */
+export function modulesInBundle(metafile: string, modulesRoot: string): BundledModule[] {
+  const meta = JSON.parse(readFileSync(metafile, 'utf8')) as { inputs?: Record<string, unknown> };
+  const paths = new Set<string>();
+  for (const input of Object.keys(meta.inputs ?? {})) {
+    const parts = input.split('/');
+    const at = parts.lastIndexOf('node_modules');
+    if (at < 0) continue;
+    paths.add(parts.slice(0, at + ((parts[at + 1] ?? '').startsWith('@') ? 3 : 2)).join('/'));
+  }
+  if (paths.size === 0) throw new Error(`copyright: ${metafile} names no npm module; is it esbuild's metafile of the agent's bundle?`);
+  return [...paths].sort((a, b) => a.localeCompare(b)).map((p) => describeModule(join(modulesRoot, p), p));
 }
 
 /** A DEP-5 license expression for an npm one: "(BSD-3-Clause OR GPL-2.0)" → "BSD-3-Clause or GPL-2.0". */
@@ -151,8 +174,16 @@ function firstParagraph(license: string): string {
 }
 
 /** The copyright file. `nodeLicense` is the bundled runtime's LICENSE text. */
-export function renderCopyright(options: { libDir: string; libPath: string; nodeLicense: string; nodeVersion: string }): string {
+export function renderCopyright(options: {
+  libDir: string;
+  libPath: string;
+  nodeLicense: string;
+  nodeVersion: string;
+  /** The agent's bundle: esbuild's metafile and the directory its node_modules paths are relative to. */
+  bundle: { metafile: string; modulesRoot: string };
+}): string {
   const modules = bundledModules(options.libDir);
+  const inBundle = modulesInBundle(options.bundle.metafile, options.bundle.modulesRoot);
   const used = new Set<string>(['Apache-2.0']);
   const paras: string[] = [];
   paras.push(
@@ -160,8 +191,10 @@ export function renderCopyright(options: { libDir: string; libPath: string; node
       'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/',
       'Upstream-Name: etcd-agent',
       'Comment: The package bundles its own Node.js runtime and npm modules so that it',
-      ' needs no Node.js on the target host. Their licenses follow; each module also',
-      ` ships its own license file under ${options.libPath}/node_modules.`,
+      ' needs no Node.js on the target host. Their licenses follow. Most modules are',
+      ` compiled into ${options.libPath}/dist/bundle (one file set, made with esbuild);`,
+      ' their license files are collected verbatim in THIRD-PARTY-LICENSES there. The',
+      ` modules under ${options.libPath}/node_modules ship their own license files.`,
     ].join('\n'),
   );
   paras.push(['Files: *', 'Copyright: The etcd-agent authors', 'License: Apache-2.0'].join('\n'));
@@ -176,6 +209,22 @@ export function renderCopyright(options: { libDir: string; libPath: string; node
           `The full text, with the licenses of the code Node.js bundles (V8, libuv, OpenSSL,\n` +
           `zlib, ICU, ...), is shipped verbatim as /${options.libPath}/node/LICENSE.`,
       ),
+    ].join('\n'),
+  );
+  // One paragraph for the bundle: its files hold code of every module in it,
+  // so it carries all their licenses ("and"). A module offered under a choice
+  // ("or", node-forge) is distributed here under its first alternative; the
+  // comment keeps each module's own expression.
+  const bundleLicenses = new Set<string>(['Apache-2.0']);
+  for (const m of inBundle) for (const part of (dep5License(m.license).split(' or ')[0] ?? '').split(' and ')) bundleLicenses.add(part.trim());
+  for (const l of bundleLicenses) used.add(l);
+  const bundleCopyright = [...new Set(inBundle.flatMap((m) => m.copyright))];
+  paras.push(
+    [
+      `Files: ${options.libPath}/dist/bundle/*`,
+      `Copyright: The etcd-agent authors${bundleCopyright.length === 0 ? '' : `\n ${bundleCopyright.join('\n ')}`}`,
+      `Comment: etcd-agent with these npm modules compiled in (name, version, license):\n${body(inBundle.map((m) => `${m.name} ${m.version} (${m.license})`).join('\n'))}`,
+      `License: ${[...bundleLicenses].sort().join(' and ')}`,
     ].join('\n'),
   );
   for (const m of modules) {

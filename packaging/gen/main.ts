@@ -8,7 +8,7 @@ import { renderManPage } from './man-page.js';
  * build.sh's entry to the generators (and `npm run gen:errors`'s); writes the result on stdout.
  *   main.js config-template
  *   main.js man VERSION YYYY-MM-DD
- *   main.js copyright LIB_DIR LIB_PATH NODE_LICENSE_FILE NODE_VERSION
+ *   main.js copyright LIB_DIR LIB_PATH NODE_LICENSE_FILE NODE_VERSION BUNDLE_METAFILE MODULES_ROOT
  *   main.js errors                    (docs/errors.md)
  */
 function run(argv: string[]): string {
@@ -22,11 +22,11 @@ function run(argv: string[]): string {
       return renderManPage(version, date);
     }
     case 'copyright': {
-      const [libDir, libPath, nodeLicenseFile, nodeVersion] = args;
-      if (libDir === undefined || libPath === undefined || nodeLicenseFile === undefined || nodeVersion === undefined) {
-        throw new Error('usage: main.js copyright LIB_DIR LIB_PATH NODE_LICENSE_FILE NODE_VERSION');
+      const [libDir, libPath, nodeLicenseFile, nodeVersion, bundleMetafile, modulesRoot] = args;
+      if (libDir === undefined || libPath === undefined || nodeLicenseFile === undefined || nodeVersion === undefined || bundleMetafile === undefined || modulesRoot === undefined) {
+        throw new Error('usage: main.js copyright LIB_DIR LIB_PATH NODE_LICENSE_FILE NODE_VERSION BUNDLE_METAFILE MODULES_ROOT');
       }
-      return renderCopyright({ libDir, libPath, nodeLicense: readFileSync(nodeLicenseFile, 'utf8'), nodeVersion });
+      return renderCopyright({ libDir, libPath, nodeLicense: readFileSync(nodeLicenseFile, 'utf8'), nodeVersion, bundle: { metafile: bundleMetafile, modulesRoot } });
     }
     case 'errors':
       return renderErrorDoc();

@@ -12,9 +12,20 @@ export type Etcd3Lib = typeof Etcd3Module;
 let loading: Promise<Etcd3Lib> | undefined;
 
 export function loadEtcd3(): Promise<Etcd3Lib> {
-  loading ??= import('etcd3').catch((err: unknown) => {
+  loading ??= import('etcd3').then(namedExports).catch((err: unknown) => {
     loading = undefined;
     throw err;
   });
   return loading;
+}
+
+/**
+ * Node's own import of a CommonJS module offers its exports by name; the
+ * bundled build (scripts/bundle.mjs) offers them as `default` only.
+ */
+function namedExports(mod: Etcd3Lib): Etcd3Lib {
+  if (typeof mod.Etcd3 === 'function') return mod;
+  const inner = (mod as unknown as { default?: Etcd3Lib }).default;
+  if (inner !== undefined && typeof inner.Etcd3 === 'function') return inner;
+  throw new Error('the etcd3 module has no Etcd3 client class (a broken install or bundle)');
 }

@@ -38,9 +38,10 @@ export interface NodeSetOptions {
 }
 
 export function requireBuilt(): void {
-  if (!existsSync(join(REPO, 'dist', 'agent', 'cli.js'))) {
-    const r = spawnSync('npx', ['tsc', '-p', REPO], { cwd: REPO, stdio: 'inherit', timeout: 180_000 });
-    if (r.status !== 0) throw new Error('could not build dist/ (npx tsc -p .)');
+  // bin/etcd-agent.js runs the bundle (dist/bundle/), which npm run build makes after tsc.
+  if (!existsSync(join(REPO, 'dist', 'bundle', 'etcd-agent.js'))) {
+    const r = spawnSync('npm', ['run', 'build'], { cwd: REPO, stdio: 'inherit', timeout: 180_000 });
+    if (r.status !== 0) throw new Error('could not build dist/ (npm run build)');
   }
 }
 

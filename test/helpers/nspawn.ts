@@ -33,7 +33,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import { chmod, copyFile, cp, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { REPO, type ExecResult, type TestBedOptions, type Teardown } from './fixtures.js';
 import { waitFor } from './wait.js';
 import { alive, withLock } from './process-lock.js';
@@ -296,29 +296,24 @@ export const AGENT_UNIT_SOURCE = join(REPO, 'packaging', 'systemd', 'etcd-agent.
  * Node and the built agent under /usr/lib/etcd-agent, a /usr/bin/etcd-agent
  * wrapper that execs node (so the unit's main PID is the notifying process),
  * and the unit in /usr/lib/systemd/system. The only step to replace once the
- * real .deb exists. Needs `npx tsc -p .` first (dist/).
+ * real .deb exists. Needs `npm run build` first (dist/bundle/).
  *
  * Paths are written under usr/ only: in an overlay layer a real lib/ or bin/
  * directory would hide the root's /lib → usr/lib symlink.
  */
 export async function installAgentFiles(root: string): Promise<void> {
-  if (!existsSync(join(REPO, 'dist', 'agent', 'cli.js'))) throw new Error('dist/ is missing: run npx tsc -p . first');
+  if (!existsSync(join(REPO, 'dist', 'bundle', 'etcd-agent.js'))) throw new Error('dist/bundle/ is missing: run npm run build first');
   const lib = join(root, AGENT_PREFIX.slice(1));
   await mkdir(lib, { recursive: true });
   await copyFile(realpathSync(process.execPath), join(lib, 'node'));
   await chmod(join(lib, 'node'), 0o755);
-  for (const entry of ['dist', 'bin', 'package.json']) {
-    await cp(join(REPO, entry), join(lib, entry), { recursive: true, filter: (src) => !src.endsWith('.map') });
-  }
-  // Production dependencies only, as npm resolves them (no network needed).
-  const ls = await run(['npm', 'ls', '--omit=dev', '--all', '--parseable'], { timeoutMs: 60_000, check: false, env: { ...process.env, npm_config_loglevel: 'silent' } });
-  const modules = ls.stdout
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith(join(REPO, 'node_modules') + '/'));
-  if (modules.length === 0) throw new Error(`npm ls found no production modules: ${ls.stderr}`);
-  for (const dir of modules) {
-    await cp(dir, join(lib, relative(REPO, dir)), { recursive: true, dereference: false, filter: (src) => !src.slice(dir.length).includes('/node_modules/') || modules.some((m) => src === m || src.startsWith(`${m}/`)) });
+  // As packaging/build.sh stages it: the bundle, the launcher, package.json,
+  // and only the modules the bundle leaves out (sd-notify's native addon).
+  await cp(join(REPO, 'dist', 'bundle'), join(lib, 'dist', 'bundle'), { recursive: true });
+  for (const entry of ['bin', 'package.json']) await cp(join(REPO, entry), join(lib, entry), { recursive: true });
+  const closure = await run([process.execPath, join(REPO, 'scripts', 'runtime-modules.mjs'), REPO], { timeoutMs: 30_000 });
+  for (const dir of closure.stdout.split('\n').filter((l) => l.startsWith('node_modules/'))) {
+    await cp(join(REPO, dir), join(lib, dir), { recursive: true, dereference: false, filter: (src) => !src.slice(join(REPO, dir).length).includes('/node_modules/') });
   }
   const wrapper = join(root, 'usr', 'bin', 'etcd-agent');
   await mkdir(dirname(wrapper), { recursive: true });

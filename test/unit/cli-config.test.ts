@@ -274,6 +274,9 @@ t.test('the built CLI runs as a subprocess', async (t) => {
     if (e.killed === true) t.fail('tsc -p . did not finish within 180 s');
   }
   t.ok(existsSync(built), `${built} was built`);
+  // bin/etcd-agent.js runs the bundle made from dist/ (the second half of npm run build).
+  await promisify(execFile)(process.execPath, ['scripts/bundle.mjs'], { cwd: REPO, timeout: 120_000 });
+  t.ok(existsSync(join(REPO, 'dist/bundle/etcd-agent.js')), 'dist/bundle/etcd-agent.js was bundled');
 
   const dir = tempDir(t, 'ea-cli-');
   const root = join(dir, 'n1');
