@@ -226,12 +226,12 @@ export function packageSize(): FootprintResult['package'] {
   spawnSync('strip', ['--strip-unneeded', tmpNode]);
   parts['node (stripped copy of this machine’s)'] = existsSync(tmpNode) ? statSync(tmpNode).size : 0;
   spawnSync('rm', ['-f', tmpNode]);
-  parts['dist/'] = du(join(REPO, 'dist'));
-  const ls = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: REPO, encoding: 'utf8' });
-  const dirs = ls.stdout.split('\n').filter((d) => d.includes('/node_modules/'));
-  // Nested packages are inside their parent's directory: count top-level ones only.
-  const top = dirs.filter((d) => !dirs.some((p) => p !== d && d.startsWith(`${p}/`)));
-  parts['production node_modules (pruned as build.sh prunes)'] = top.reduce((sum, d) => sum + prunedSize(d), 0);
+  // The bundle (everything but sd-notify) and the modules it leaves out, as build.sh ships them.
+  parts['dist/bundle/'] = du(join(REPO, 'dist', 'bundle'));
+  const closure = spawnSync(process.execPath, [join(REPO, 'scripts', 'runtime-modules.mjs'), REPO], { encoding: 'utf8' });
+  if (closure.status !== 0) throw new Error(`scripts/runtime-modules.mjs failed: ${closure.stderr}`);
+  const dirs = closure.stdout.split('\n').filter((d) => d.startsWith('node_modules/'));
+  parts['node_modules outside the bundle (pruned as build.sh prunes)'] = dirs.reduce((sum, d) => sum + prunedSize(join(REPO, d)), 0);
   const total = Object.values(parts).reduce((a, b) => a + b, 0);
   return { source: 'estimate', installedMB: +(total / 1e6).toFixed(1), parts: Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, +(v / 1e6).toFixed(1)])) };
 }

@@ -24,7 +24,7 @@ import { REPO } from './fixtures.js';
 export const PACKAGE_CACHE = join(REPO, '.cache', 'packages');
 
 /** What the build reads. Tests, docs and other scripts do not change the packages. */
-const BUILD_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.json', 'bin', 'src', 'packaging'];
+const BUILD_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.json', 'bin', 'src', 'packaging', 'scripts/bundle.mjs', 'scripts/runtime-modules.mjs'];
 
 export interface BuiltPackages {
   dir: string;
