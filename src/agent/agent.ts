@@ -27,6 +27,7 @@ import { createMembershipParts, type MembershipParts } from './membership-wiring
 import { createRepairParts, type RepairParts } from './repair-wiring.js';
 import { NodeState } from './node-state.js';
 import { pkiPaths, type PkiPaths } from './files/pki-files.js';
+import { discardSpareKeyPairs, prepareKeyPairs } from '../pki/index.js';
 import type { PeerClient } from './peer/client.js';
 import { enrollResponseSchema, type EnrollResponse } from './peer/protocol.js';
 import type { PeerServer } from './peer/server.js';
@@ -141,6 +142,8 @@ export class Agent {
     await this.store.init();
     await this.state.load(this.store);
     const { state } = this;
+    // A fresh node makes its keys (server, client, maybe the CA's) while it discovers and agrees.
+    if (!state.enrollment && !state.formed) prepareKeyPairs(3);
     this.creds = await NodeCredentials.load(this.store, this.pki, this.config.node.name, Boolean(state.enrollment));
     this.peerSet = new PeerSet(discoverySources(this.config, { nodeId: this.creds.nodeId, version: this.options.version }, this.logger));
     const peer = createPeerParts(this.config, {
@@ -355,6 +358,7 @@ export class Agent {
     this.observation = observation;
     if (!formed) return;
     this.state.formed = formed;
+    discardSpareKeyPairs();
     this.logger.info({ component: 'agent', clusterId: formed.clusterId, memberId: formed.memberId }, 'cluster formed; etcd.conf now says existing');
   }
 

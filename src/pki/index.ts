@@ -1,4 +1,4 @@
-export { generateKeyPair, type KeyPairPem } from './keys.js';
+export { discardSpareKeyPairs, generateKeyPair, prepareKeyPairs, spareKeyPairCount, type KeyPairPem } from './keys.js';
 export { nodeSubjectNames, clientSubjectNames, consumerSubjectNames, consumerNameProblem, loopbackIps, type SubjectNames } from './names.js';
 export { createCsr, parseCsr, type ParsedCsr } from './csr.js';
 export { createCa, signCsr, type CertificateAuthority, type CertProfile, type SignOptions } from './ca.js';

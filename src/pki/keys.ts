@@ -6,10 +6,45 @@ export interface KeyPairPem {
 }
 
 /**
+ * Key pairs made ahead of need (prepareKeyPairs), handed out first. A fresh
+ * node needs up to three on its way to a formed cluster (server key at start,
+ * client key at enrollment, the CA key if it holds the CA role); made while it
+ * discovers and agrees, they are ready when enrollment asks, instead of
+ * 0.1–0.5 s each on the formation's critical path. Held in memory only, like
+ * every key the agent uses; dropped once the node is formed.
+ */
+const spares: Promise<KeyPairPem>[] = [];
+
+/** Starts making key pairs in the background until `count` are spare. */
+export function prepareKeyPairs(count: number): void {
+  while (spares.length < count) {
+    const pair = makeKeyPair();
+    // Whoever takes this pair sees a failure; until then it is not unhandled.
+    pair.catch(() => undefined);
+    spares.push(pair);
+  }
+}
+
+/** Forgets the spare key pairs (the node is formed: it will not need them). */
+export function discardSpareKeyPairs(): void {
+  spares.length = 0;
+}
+
+/** How many spare key pairs are waiting (made or being made). */
+export function spareKeyPairCount(): number {
+  return spares.length;
+}
+
+/** A new key pair: a spare one if prepared, else made now. */
+export function generateKeyPair(): Promise<KeyPairPem> {
+  return spares.shift() ?? makeKeyPair();
+}
+
+/**
  * RSA 2048 via native crypto: node-forge's pure-JS keygen takes seconds,
  * native takes ~0.1–0.3 s and does not block the event loop.
  */
-export function generateKeyPair(): Promise<KeyPairPem> {
+function makeKeyPair(): Promise<KeyPairPem> {
   return new Promise((resolve, reject) => {
     nodeGenerateKeyPair(
       'rsa',
