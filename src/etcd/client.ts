@@ -245,9 +245,16 @@ async function openClient(hosts: string[], tls: EtcdTls, deadline: number, where
   return { client: new Client(options), shareable: usable.length === hosts.length };
 }
 
+/** The last material fingerprinted: every etcd call asks again, almost always for the same material. */
+let lastFingerprint: (EtcdTls & { fingerprint: string }) | undefined;
+
 /** sha256 over the CA, certificate and key: renewed material makes a new client. */
 function tlsFingerprint(tls: EtcdTls): string {
-  return createHash('sha256').update(tls.caPem).update('\0').update(tls.certPem).update('\0').update(tls.keyPem).digest('hex');
+  const last = lastFingerprint;
+  if (last !== undefined && last.caPem === tls.caPem && last.certPem === tls.certPem && last.keyPem === tls.keyPem) return last.fingerprint;
+  const fingerprint = createHash('sha256').update(tls.caPem).update('\0').update(tls.certPem).update('\0').update(tls.keyPem).digest('hex');
+  lastFingerprint = { caPem: tls.caPem, certPem: tls.certPem, keyPem: tls.keyPem, fingerprint };
+  return fingerprint;
 }
 
 /**

@@ -16,7 +16,7 @@
  * - close() only stops polling: etcd.service lives on without the agent.
  */
 import { basename, isAbsolute } from 'node:path';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { WriteMemo, writeFileAtomic } from '../util/atomic-write.js';
 import { defineError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { renderEtcdUnit } from './etcd-unit.js';
@@ -198,6 +198,8 @@ export class SystemdServiceManager implements ServiceManager {
   private recentLog: string[] = [];
   /** What the journal was last read for, so a steady failure is read once, not every poll. */
   private journalKey = '';
+  /** The unit file as last found right: install() runs every tick, and stats it instead of reading it. */
+  private readonly unitMemo = new WriteMemo();
 
   constructor(logger: Logger, options: SystemdServiceManagerOptions = {}) {
     this.log = logger.child(logger.bindings().component === undefined ? { component: 'service', backend: 'systemd' } : { backend: 'systemd' });
@@ -314,7 +316,7 @@ export class SystemdServiceManager implements ServiceManager {
       ...(this.restartSec !== undefined ? { restartSec: this.restartSec } : {}),
       ...(spec.startEmptyMarker !== undefined ? { startEmptyMarker: spec.startEmptyMarker } : {}),
     });
-    const written = await writeFileAtomic(unitFile, text, { mode: 0o644 });
+    const written = await writeFileAtomic(unitFile, text, { mode: 0o644, memo: this.unitMemo });
     this.spec = { ...spec };
     this.unit = basename(unitFile);
 

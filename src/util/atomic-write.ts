@@ -1,6 +1,7 @@
 import { open, rename, readFile, mkdir, unlink, chmod, stat, lstat } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { defineError, describeError, type AgentError } from './errors.js';
 
 /** Why the filesystem refused a write, from its errno, in words for a message. */
@@ -58,6 +59,77 @@ export interface WriteOptions {
   mode?: number;
   /** Mode for parent directories created on the way. */
   dirMode?: number;
+  /**
+   * For a file written again and again with the same content (every tick):
+   * when the memo saw this path hold exactly this content and mode, and the
+   * file's stat has not changed since, the file is not read again. Any
+   * difference (content to write, mode, size, mtime, ctime, inode, a missing
+   * file) falls back to the full read-and-compare, and to the write.
+   */
+  memo?: WriteMemo;
+}
+
+/**
+ * A file's stat looked at within this long of its last change is not
+ * remembered: a write in the same timestamp granule (a jiffy; a second on
+ * coarse filesystems) after the look could leave size and times as they were.
+ */
+const RACY_MS = 1000;
+
+interface Verified {
+  /** sha256 of the content found (and wanted), and the mode asked for. */
+  digest: string;
+  mode: number;
+  /** The file's dev, ino, size, mode, mtime and ctime (ns) when its content was found equal. */
+  stat: string;
+}
+
+function statKey(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mode}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/**
+ * What writeFileAtomic found, per path, the last time it compared a file
+ * with what it would write (see WriteOptions.memo). Holds digests, never
+ * contents. One memo per owner of a fixed set of files.
+ */
+export class WriteMemo {
+  private readonly verified = new Map<string, Verified>();
+
+  /** `now`: the wall clock, against the files' ctime (tests move it). */
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** The file at `path` still is what it was when found to hold `digest` with `mode` (a stat, no read). */
+  async unchanged(path: string, digest: string, mode: number): Promise<boolean> {
+    const known = this.verified.get(path);
+    if (known === undefined || known.digest !== digest || known.mode !== mode) return false;
+    const st = await stat(path, { bigint: true }).catch(() => undefined);
+    if (st !== undefined && statKey(st) === known.stat) return true;
+    this.verified.delete(path);
+    return false;
+  }
+
+  /** The time to pass to remember(), taken before the file is opened. */
+  clock(): number {
+    return this.now();
+  }
+
+  /** `path` was read at `checkedAt` (ms, before it was opened) and held `digest` with exactly `mode`, as `st` says. */
+  remember(path: string, digest: string, mode: number, st: BigIntStats, checkedAt: number): void {
+    if (Number(st.ctimeNs / 1_000_000n) + RACY_MS > checkedAt) {
+      this.verified.delete(path);
+      return;
+    }
+    this.verified.set(path, { digest, mode, stat: statKey(st) });
+  }
+
+  forget(path: string): void {
+    this.verified.delete(path);
+  }
+}
+
+function digestOf(data: Buffer): string {
+  return createHash('sha256').update(data).digest('base64');
 }
 
 /**
@@ -79,7 +151,12 @@ export async function writeFileAtomic(
 ): Promise<boolean> {
   const mode = options.mode ?? 0o644;
   const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-  if (await sameContent(path, data, mode)) return false;
+  const memo = options.memo;
+  const digest = memo === undefined ? undefined : digestOf(data);
+  if (memo !== undefined && digest !== undefined && (await memo.unchanged(path, digest, mode))) return false;
+  if (await sameContent(path, data, mode, memo === undefined || digest === undefined ? undefined : { memo, digest })) return false;
+  // Found different (or absent): the next call compares again, after the write.
+  memo?.forget(path);
 
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
@@ -143,15 +220,23 @@ async function writeFailed(path: string, tmp: string, tempRemoved: boolean, err:
   return error;
 }
 
-async function sameContent(path: string, data: Buffer, mode: number): Promise<boolean> {
+/**
+ * Whether `path` holds exactly `data` (a wrong mode is corrected). With a
+ * memo, a file found equal and with the right mode is remembered by its stat,
+ * taken on the same open file before it was read.
+ */
+async function sameContent(path: string, data: Buffer, mode: number, memo?: { memo: WriteMemo; digest: string }): Promise<boolean> {
   try {
-    const current = await readFile(path);
-    if (!current.equals(data)) return false;
+    const checkedAt = memo?.memo.clock() ?? 0;
     const handle = await open(path, 'r');
     try {
-      const st = await handle.stat();
-      if ((st.mode & 0o777) !== mode) {
+      const st = await handle.stat({ bigint: true });
+      const current = await handle.readFile();
+      if (!current.equals(data)) return false;
+      if ((Number(st.mode) & 0o777) !== mode) {
         await chmod(path, mode);
+      } else {
+        memo?.memo.remember(path, memo.digest, mode, st, checkedAt);
       }
     } finally {
       await handle.close();

@@ -2,7 +2,7 @@ import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceManager, ServiceSpec } from '../../systemd/service-manager.js';
 import { checkBinary } from '../../systemd/binary.js';
-import { writeFileAtomic } from '../../util/atomic-write.js';
+import { WriteMemo, writeFileAtomic } from '../../util/atomic-write.js';
 import { AgentError, defineError, describeError, isAgentError } from '../../util/errors.js';
 import { failpoint } from '../../util/failpoint.js';
 import type { StateStore, Enrollment } from '../bootstrap/state-store.js';
@@ -33,6 +33,8 @@ export const DataDirWiped = defineError(
 export class EtcdService {
   private enabled = false;
   private claimFileChecked = false;
+  /** etcd.conf and etcdctl.env as last found right: a steady tick stats them instead of reading them. */
+  private readonly files = new WriteMemo();
 
   constructor(
     private readonly config: AgentConfig,
@@ -60,7 +62,7 @@ export class EtcdService {
    * (DataDirWiped).
    */
   async ensureRunning(enrollment: Enrollment, state: 'new' | 'existing'): Promise<string | undefined> {
-    const confChanged = await writeEtcdFiles(this.config, enrollment, state, this.pki);
+    const confChanged = await writeEtcdFiles(this.config, enrollment, state, this.pki, this.files);
     const unit = await this.manager.install(this.spec());
     if (unit.changed || !this.enabled) {
       await this.manager.enable();

@@ -1,7 +1,7 @@
 import { isIPv6 } from 'node:net';
 import { renderEtcdConf, type EtcdConfInput } from '../../etcd/conf.js';
 import { renderEtcdctlEnv } from '../../etcd/etcdctl-env.js';
-import { writeFileAtomic } from '../../util/atomic-write.js';
+import { writeFileAtomic, type WriteMemo } from '../../util/atomic-write.js';
 import type { AgentConfig } from '../config/types.js';
 import type { JoinAdmission, View } from '../peer/protocol.js';
 import type { PkiPaths } from './pki-files.js';
@@ -61,15 +61,20 @@ export function etcdConfInput(
   };
 }
 
-/** Writes etcd.conf and etcdctl.env; returns whether etcd.conf changed. */
+/**
+ * Writes etcd.conf and etcdctl.env; returns whether etcd.conf changed. `memo`
+ * (a caller that writes them every tick): files unchanged since they were
+ * last found right are not read again (see WriteOptions.memo).
+ */
 export async function writeEtcdFiles(
   config: AgentConfig,
   enrollment: ClusterShape,
   state: 'new' | 'existing',
   pki: PkiPaths,
+  memo?: WriteMemo,
 ): Promise<boolean> {
   const conf = renderEtcdConf(etcdConfInput(config, enrollment, state, pki));
-  const changed = await writeFileAtomic(config.paths.confFile, conf, { mode: 0o644 });
+  const changed = await writeFileAtomic(config.paths.confFile, conf, { mode: 0o644, ...(memo ? { memo } : {}) });
   const env = renderEtcdctlEnv({
     endpoints: enrollment.joined
       ? [localClientUrl(config), ...enrollment.joined.clientUrls.filter((u) => u !== localClientUrl(config))]
@@ -79,6 +84,6 @@ export async function writeEtcdFiles(
     keyFile: pki.clientKey,
     path: config.paths.etcdctlEnvFile,
   });
-  await writeFileAtomic(config.paths.etcdctlEnvFile, env, { mode: 0o644 });
+  await writeFileAtomic(config.paths.etcdctlEnvFile, env, { mode: 0o644, ...(memo ? { memo } : {}) });
   return changed;
 }
