@@ -3,11 +3,16 @@ import { readFileSync } from 'node:fs';
 import { generateToken } from '../src/pki/index.js';
 import { NodeSet } from '../test/helpers/agents.js';
 
-const variants: Record<string, NodeJS.ProcessEnv> = {
-  base: { MALLOC_ARENA_MAX: '2' },
-  semi2: { MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-semi-space-size=2' },
-  semi1: { MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-semi-space-size=1' },
-};
+// Three variants (one per node, rotated each round); VARIANTS='{"name":{"VAR":"value"},...}' replaces
+// these. The first one also forms the cluster.
+const variants: Record<string, NodeJS.ProcessEnv> = process.env.VARIANTS
+  ? (JSON.parse(process.env.VARIANTS) as Record<string, NodeJS.ProcessEnv>)
+  : {
+      base: { MALLOC_ARENA_MAX: '2' },
+      semi2: { MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-semi-space-size=2' },
+      semi1: { MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-semi-space-size=1' },
+    };
+if (Object.keys(variants).length !== 3) throw new Error('env-variants: exactly three variants, one per node');
 const names = Object.keys(variants);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function sample(pid: number): { ticks: number; rssKiB: number } {
@@ -19,7 +24,7 @@ const set = new NodeSet({ subnet: 151, count: 3, token: generateToken(), cluster
 const out: Record<string, { rss: number[]; cpu: number[] }> = Object.fromEntries(names.map((n) => [n, { rss: [], cpu: [] }]));
 try {
   await set.init();
-  for (const n of set.nodes) set.start(n, { env: variants.base });
+  for (const n of set.nodes) set.start(n, { env: Object.values(variants)[0]! });
   await set.waitFormed(set.nodes, 120_000);
   const rounds = Number(process.env.ROUNDS ?? 3);
   for (let round = 0; round < rounds; round++) {

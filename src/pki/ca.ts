@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import { generateKeyPair } from './keys.js';
 import type { ParsedCsr } from './csr.js';
@@ -6,7 +6,9 @@ import { ipToBytes } from './ip.js';
 import {
   DAY_MS,
   commonNameAttribute,
-  forgePrivateKey,
+  asForgeKey,
+  nativeSigner,
+  type ForgeSigner,
   forgePublicKey,
   normalizePem,
   randomSerialHex,
@@ -45,7 +47,7 @@ export async function createCa(clusterName: string, validityDays: number): Promi
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(forgePrivateKey(key.privateKeyPem), forge.md.sha256.create());
+  cert.sign(asForgeKey(nativeSigner(key.privateKeyPem)), forge.md.sha256.create());
   return { certPem: normalizePem(forge.pki.certificateToPem(cert)), keyPem: key.privateKeyPem };
 }
 
@@ -94,11 +96,11 @@ export function signCsr(ca: CertificateAuthority, csr: ParsedCsr, options: SignO
     if (altNames.length > 0) extensions.push({ name: 'subjectAltName', altNames });
   }
   cert.setExtensions(extensions);
-  cert.sign(caKey, forge.md.sha256.create());
+  cert.sign(asForgeKey(caKey), forge.md.sha256.create());
   return normalizePem(forge.pki.certificateToPem(cert));
 }
 
-function loadCa(ca: CertificateAuthority): { caCert: forge.pki.Certificate; caKey: forge.pki.rsa.PrivateKey } {
+function loadCa(ca: CertificateAuthority): { caCert: forge.pki.Certificate; caKey: ForgeSigner } {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(ca.certPem);
@@ -106,17 +108,20 @@ function loadCa(ca: CertificateAuthority): { caCert: forge.pki.Certificate; caKe
     throw CaInvalidError('the CA certificate is not a readable PEM certificate');
   }
   if (!x509.ca) throw CaInvalidError(`the certificate "${x509.subject}" is not a CA (basicConstraints CA:FALSE)`);
+  let key: KeyObject;
   let matches: boolean;
   try {
-    matches = x509.checkPrivateKey(createPrivateKey(ca.keyPem));
+    key = createPrivateKey(ca.keyPem);
+    matches = x509.checkPrivateKey(key);
   } catch {
     throw CaInvalidError('the CA key is not a readable PEM private key');
   }
   if (!matches) throw CaInvalidError('the CA key does not belong to the CA certificate');
+  if (key.asymmetricKeyType !== 'rsa') throw CaInvalidError('the CA key is not RSA (etcd-agent signs with RSA only)');
   try {
-    return { caCert: forge.pki.certificateFromPem(ca.certPem), caKey: forgePrivateKey(ca.keyPem) };
+    return { caCert: forge.pki.certificateFromPem(ca.certPem), caKey: nativeSigner(ca.keyPem) };
   } catch {
-    throw CaInvalidError('the CA key is not RSA (etcd-agent signs with RSA only)');
+    throw CaInvalidError('the CA certificate cannot be read for signing (etcd-agent signs with RSA only)');
   }
 }
 

@@ -3,7 +3,7 @@ import forge from 'node-forge';
 import type { KeyPairPem } from './keys.js';
 import type { SubjectNames } from './names.js';
 import { ipFromBytes, ipToBytes } from './ip.js';
-import { commonNameAttribute, forgePrivateKey, forgePublicKey, normalizePem } from './forge-util.js';
+import { asForgeKey, commonNameAttribute, forgePublicKey, nativeSigner, normalizePem } from './forge-util.js';
 import { AddressInvalidError, CsrInvalidError } from './errors.js';
 
 /** What a CSR asks for, reduced to facts the signing policy can judge. */
@@ -77,7 +77,7 @@ export function createCsr(key: KeyPairPem, names: SubjectNames): string {
   if (altNames.length > 0) {
     csr.setAttributes([{ name: 'extensionRequest', extensions: [{ name: 'subjectAltName', altNames }] }]);
   }
-  csr.sign(forgePrivateKey(key.privateKeyPem), forge.md.sha256.create());
+  csr.sign(asForgeKey(nativeSigner(key.privateKeyPem)), forge.md.sha256.create());
   return normalizePem(forge.pki.certificationRequestToPem(csr));
 }
 

@@ -4,9 +4,10 @@ import { fingerprintOf } from './fingerprint.js';
 import { generateKeyPair } from './keys.js';
 import {
   DAY_MS,
+  asForgeKey,
   commonNameAttribute,
-  forgePrivateKey,
   forgePublicKey,
+  nativeSigner,
   normalizePem,
   randomSerialHex,
   validityWindow,
@@ -45,7 +46,7 @@ export async function createEphemeralIdentity(commonName: string, keyPem?: strin
     { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(forgePrivateKey(key.privateKeyPem), forge.md.sha256.create());
+  cert.sign(asForgeKey(nativeSigner(key.privateKeyPem)), forge.md.sha256.create());
   const certPem = normalizePem(forge.pki.certificateToPem(cert));
   return { keyPem: key.privateKeyPem, certPem, fingerprint256: fingerprintOf(certPem) };
 }
