@@ -27,7 +27,7 @@ import { createMembershipParts, type MembershipParts } from './membership-wiring
 import { createRepairParts, type RepairParts } from './repair-wiring.js';
 import { NodeState } from './node-state.js';
 import { pkiPaths, type PkiPaths } from './files/pki-files.js';
-import { discardSpareKeyPairs, prepareKeyPairs } from '../pki/index.js';
+import { deriveHelloKeyAsync, discardSpareKeyPairs, prepareKeyPairs } from '../pki/index.js';
 import type { PeerClient } from './peer/client.js';
 import { enrollResponseSchema, type EnrollResponse } from './peer/protocol.js';
 import type { PeerServer } from './peer/server.js';
@@ -139,6 +139,9 @@ export class Agent {
 
   /** Loads state, opens both APIs; resolves once they listen. */
   async start(): Promise<void> {
+    // scrypt (costly by design) in the thread pool while the state loads.
+    const helloKey = deriveHelloKeyAsync(this.config.cluster.token, this.config.cluster.name);
+    helloKey.catch(() => undefined); // awaited below; a failure surfaces there
     await this.store.init();
     await this.state.load(this.store);
     const { state } = this;
@@ -159,7 +162,7 @@ export class Agent {
       clientCertificate: (caller, request) => this.ca.serveClientCertificate(caller, state.gate(), request),
       authenticated: () => this.waker.wake(),
       refused: (from, reason) => this.phase.refused(from, reason),
-    }, this.logger);
+    }, await helloKey, this.logger);
     ({ client: this.client, tracker: this.tracker, server: this.peerServer } = peer);
     const context: AgentContext = {
       config: this.config,

@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 
 export type HelloRole = 'server' | 'client';
 
@@ -29,7 +29,24 @@ const PROOF_BYTES = 32;
  * matter: whoever receives a client's proof can test guesses against it.
  */
 export function deriveHelloKey(token: string, clusterName: string): Buffer {
-  const stretched = scryptSync(token, `${STRETCH_SALT}\0${clusterName}`, 32, HELLO_SCRYPT);
+  return helloKeyFrom(scryptSync(token, `${STRETCH_SALT}\0${clusterName}`, 32, HELLO_SCRYPT), clusterName);
+}
+
+/**
+ * The same key as deriveHelloKey, with scrypt in the thread pool: the agent
+ * starts it first thing, so its 50–150 ms overlap the rest of start-up
+ * instead of blocking the way to listen().
+ */
+export function deriveHelloKeyAsync(token: string, clusterName: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(token, `${STRETCH_SALT}\0${clusterName}`, 32, HELLO_SCRYPT, (err, stretched) => {
+      if (err) reject(err);
+      else resolve(helloKeyFrom(stretched, clusterName));
+    });
+  });
+}
+
+function helloKeyFrom(stretched: Buffer, clusterName: string): Buffer {
   return Buffer.from(hkdfSync('sha256', stretched, HKDF_SALT, clusterName, 32));
 }
 

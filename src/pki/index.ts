@@ -9,7 +9,7 @@ export { certificateInfo, verifyIssuedBy, keyMatchesCertificate, type Certificat
 export { createEphemeralIdentity, type TlsIdentity } from './ephemeral.js';
 export { keyIdOfCertificate, keyIdOfPublicKey } from './key-id.js';
 export { generateToken } from './token.js';
-export { deriveHelloKey, newNonce, helloProof, verifyHelloProof, type HelloProofInput, type HelloRole } from './hello-proof.js';
+export { deriveHelloKey, deriveHelloKeyAsync, newNonce, helloProof, verifyHelloProof, type HelloProofInput, type HelloRole } from './hello-proof.js';
 export {
   ESCROW_VERSION,
   escrowRecord,

@@ -2,6 +2,7 @@ import t from 'tap';
 import { createHash, hkdfSync, randomBytes, scryptSync } from 'node:crypto';
 import {
   deriveHelloKey,
+  deriveHelloKeyAsync,
   helloProof,
   newNonce,
   verifyHelloProof,
@@ -39,6 +40,7 @@ const key = deriveHelloKey(token, 'prod');
 t.test('key derivation', async (t) => {
   t.equal(key.length, 32);
   t.same(key, deriveHelloKey(token, 'prod'), 'deterministic');
+  t.same(await deriveHelloKeyAsync(token, 'prod'), key, 'the thread-pool derivation gives the same key');
   const stretched = scryptSync(token, 'etcd-agent hello stretch v1\0prod', 32, { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
   t.same(key, Buffer.from(hkdfSync('sha256', stretched, 'etcd-agent hello v1', 'prod', 32)), 'scrypt then HKDF-SHA256, documented salts and info');
   t.notSame(key, deriveHelloKey(token, 'staging'), 'bound to the cluster name');

@@ -1,4 +1,3 @@
-import { deriveHelloKey } from '../../pki/index.js';
 import type { Logger } from '../../util/log.js';
 import { admitHello, type GateState, type PeerCaller } from '../admission.js';
 import type { AgentConfig } from '../config/types.js';
@@ -39,10 +38,9 @@ export interface PeerSide {
  * The peer API's three parts for one node, wired to each other and to the
  * admission gate: the client (hellos and calls out), the tracker (who we have
  * authenticated), the server (hellos and requests in). Both directions share
- * one hello key, derived once (scrypt: costly by design).
+ * one hello key, derived once (deriveHelloKeyAsync: scrypt, costly by design).
  */
-export function createPeerParts(config: AgentConfig, side: PeerSide, logger: Logger): { client: PeerClient; tracker: PeerTracker; server: PeerServer } {
-  const helloKey = deriveHelloKey(config.cluster.token, config.cluster.name);
+export function createPeerParts(config: AgentConfig, side: PeerSide, helloKey: Buffer, logger: Logger): { client: PeerClient; tracker: PeerTracker; server: PeerServer } {
   const client = new PeerClient({
     clusterName: config.cluster.name,
     helloKey,
