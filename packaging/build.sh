@@ -133,7 +133,7 @@ VERSION=$version node -e '
 # dotfiles (editor, lint, VCS and npm settings), TypeScript, source maps,
 # readmes, shell scripts, tests, or a module's own examples, benchmarks, docs
 # and dev scripts (a directory of that name next to its package.json).
-# About 20 MB of 34 MB; the smoke test below and the e2e tests run the result.
+# The smoke test below and the e2e tests run the result.
 # Everything but sd-notify (a native addon) and what it requires is in the
 # bundle: the rest of node_modules goes (scripts/runtime-modules.mjs).
 node scripts/runtime-modules.mjs "$lib" >"$work/runtime-modules" || die "could not resolve the run-time modules from $lib/package-lock.json"
