@@ -192,6 +192,8 @@ export class SystemdServiceManager implements ServiceManager {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private refreshedAt = 0;
+  /** The unit the last successful refresh was for. */
+  private refreshedUnit = '';
 
   private snapshot: ServiceStatus = { state: 'unknown', restarts: 0, detail: 'not installed yet', recentLog: [] };
   private props: Props = new Map();
@@ -320,7 +322,12 @@ export class SystemdServiceManager implements ServiceManager {
     this.spec = { ...spec };
     this.unit = basename(unitFile);
 
-    await this.refresh();
+    // install() runs every agent tick (1 s). Asking systemd each time is a
+    // `systemctl show` child process per second on every packaged node; the
+    // snapshot is refreshed when something changed here or when it is as old
+    // as the background poll's period. Whoever acts on "not running" asks
+    // again first (EtcdService.ensureRunning through isActive(), and start()).
+    if (written || this.props.size === 0 || this.unit !== this.refreshedUnit || Date.now() - this.refreshedAt >= this.pollMs) await this.refresh();
     const loadedFrom = one(this.props, 'FragmentPath');
     const stale = one(this.props, 'NeedDaemonReload') === 'yes';
     let changed = written;
@@ -369,6 +376,7 @@ export class SystemdServiceManager implements ServiceManager {
     }
     this.props = props;
     this.refreshedAt = Date.now();
+    this.refreshedUnit = unit;
     if (troubled(props)) {
       const key = [one(props, 'ActiveState'), one(props, 'SubState'), one(props, 'NRestarts'), one(props, 'ExecMainExitTimestamp')].join('/');
       if (key !== this.journalKey) {

@@ -200,3 +200,23 @@ t.test('a new cluster\'s member refuses even this node\'s own earlier data (only
   t.ok(existsSync(join(config.etcd.dataDir, 'member', 'wal', '0.wal')), 'the data is left where it is');
   t.ok(existsSync(join(config.etcd.dataDir, CLAIM_FILE)));
 });
+
+t.test('a stale "not running" snapshot is checked with the service manager before anything is started', async (t) => {
+  const { config, service, manager } = await node(t);
+  t.ok(await service.ensureRunning(enrollment(false), 'new'), 'first start');
+  await writeMember(config);
+  t.equal(await service.ensureRunning(enrollment(true), 'new'), undefined, 'running: nothing to do');
+  // The systemd backend's snapshot can be seconds old: it says inactive while etcd runs.
+  let stale = true;
+  const status = manager.status.bind(manager);
+  manager.status = () => (stale ? { ...status(), state: 'inactive' } : status());
+  const isActive = manager.isActive.bind(manager);
+  manager.isActive = async () => {
+    stale = false;
+    return isActive();
+  };
+  manager.calls.length = 0;
+  t.equal(await service.ensureRunning(enrollment(true), 'new'), undefined, 'asked again: running, nothing to do');
+  t.same(manager.calls, [], 'not started again');
+  t.equal(stale, false, 'the service manager was asked');
+});

@@ -104,7 +104,7 @@ interface Fixture {
   manager: SystemdServiceManager;
 }
 
-function fixture(t: { teardown(fn: () => unknown): void }): Fixture {
+function fixture(t: { teardown(fn: () => unknown): void }, pollMs = 0): Fixture {
   const dir = tempDir(t, 'ea-sd-');
   const unitFile = join(dir, 'etc', 'systemd', 'system', 'etcd.service');
   const envFile = envFileOf(unitFile);
@@ -119,7 +119,7 @@ function fixture(t: { teardown(fn: () => unknown): void }): Fixture {
   const manager = new SystemdServiceManager(silentLogger(), {
     unitFile,
     systemctl: new Systemctl({ runner: fake.runner }),
-    pollMs: 0,
+    pollMs,
     ensureAccount: async (user, group) => ({ user, group, uid, gid }),
   });
   t.teardown(() => manager.close());
@@ -159,6 +159,25 @@ t.test('install over a running packaged unit: writes, reloads once, reports chan
   fake.set({ NeedDaemonReload: 'yes' });
   t.same(await manager.install(spec), { changed: true }, 'systemd has an older copy loaded (agent died before reloading)');
   t.equal(fake.calls.filter((c) => c.includes('daemon-reload')).length, 1);
+});
+
+t.test('install every tick asks systemd only at the poll\'s pace; acting on "not running" asks again', async (t) => {
+  const { spec, fake, manager } = fixture(t, 60_000);
+  await manager.install(spec);
+  t.equal(manager.status().state, 'active');
+  fake.calls.length = 0;
+  for (let i = 0; i < 5; i++) t.same(await manager.install(spec), { changed: false });
+  t.same(fake.calls, [], 'five unchanged installs within the poll period: no systemctl call at all');
+
+  fake.set({ ActiveState: 'failed', SubState: 'failed', Result: 'exit-code' });
+  await manager.install(spec);
+  t.equal(manager.status().state, 'active', 'the snapshot is the last answer until the poll or an action asks again');
+  t.equal(await manager.isActive(), false, 'isActive() asks systemd');
+  t.equal(manager.status().state, 'failed', 'and the snapshot follows');
+
+  fake.calls.length = 0;
+  t.same(await manager.install({ ...spec, dataDir: `${spec.dataDir}-other` }), { changed: true }, 'a changed unit is written and reloaded');
+  t.ok(fake.calls.some((c) => c.includes(' show ')), 'after a write systemd is asked at once');
 });
 
 t.test('a drop-in that brings /etc/default/etcd back is refused, naming it', async (t) => {

@@ -1,6 +1,6 @@
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ServiceManager, ServiceSpec } from '../../systemd/service-manager.js';
+import type { ServiceManager, ServiceSpec, ServiceStatus } from '../../systemd/service-manager.js';
 import { checkBinary } from '../../systemd/binary.js';
 import { WriteMemo, writeFileAtomic } from '../../util/atomic-write.js';
 import { AgentError, defineError, describeError, isAgentError } from '../../util/errors.js';
@@ -74,8 +74,10 @@ export class EtcdService {
       await this.forbidEmptyStart();
       if (enrollment.dataDirClaimedAt && !this.claimFileChecked) await this.ensureClaimFile(enrollment);
     }
-    const current = this.manager.status().state;
-    const running = current === 'active' || current === 'activating';
+    // The snapshot may be seconds old (the systemd backend asks systemd at its poll's pace): a
+    // decision to start etcd, or to claim its data dir, is taken on a fresh answer.
+    if (!isRunning(this.manager.status().state)) await this.manager.isActive();
+    const running = isRunning(this.manager.status().state);
     if (running && !unit.changed && !confChanged) return undefined;
     let aside: string | undefined;
     // A member's first start (a new cluster's, a joiner's, a re-added one's) claims the data dir.
@@ -239,4 +241,8 @@ export class ServiceController implements Controller {
     }
     if (did) this.acted(did);
   }
+}
+
+function isRunning(state: ServiceStatus['state']): boolean {
+  return state === 'active' || state === 'activating';
 }
