@@ -1,7 +1,8 @@
 // Bundles the compiled CLI (dist/agent/cli.js, from tsc) and every dependency
 // except sd-notify's native addon into dist/bundle/ with esbuild.
 //
-// Why (issue 14, docs/benchmarks.md "Bundled build"): one file instead of
+// Why (issue 14, docs/benchmarks.md "The bundled build and native
+// signatures"): one file instead of
 // ~1,000 CommonJS modules means no module resolution at start-up and far less
 // source text for V8 to keep; the installed package drops the dependencies'
 // node_modules (≈8 MB of mostly unused files).
@@ -40,8 +41,10 @@ if (!existsSync(entry)) {
   process.exit(1);
 }
 
-// The only run-time file access by path inside a dependency (checked with
-// `grep -rn __dirname` over the bundled packages): etcd3's proto loader.
+// The one run-time file access by path inside a dependency that the agent
+// reaches (`grep __dirname` over the bundle): etcd3's proto loader. grpc-js's
+// channelz and ORCA protos and pino's transports also use __dirname; the
+// agent uses none of them, and they would fail at once (ReferenceError).
 const ETCD3_PROTO = '`${__dirname}/../proto/rpc.proto`';
 const etcd3ProtoPath = {
   name: 'etcd3-proto-path',
