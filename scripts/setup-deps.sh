@@ -56,4 +56,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup-deps: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-npx tsc -p tsconfig.json
+# tsc, then the esbuild bundle that bin/etcd-agent.js runs (scripts/bundle.mjs).
+npm run build --silent
