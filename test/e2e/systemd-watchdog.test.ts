@@ -10,6 +10,26 @@ import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { SystemdTestBed, requireSystemdHosts, type SystemdHost } from '../helpers/nspawn.js';
 import { waitFor } from '../helpers/wait.js';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { REPO } from '../helpers/fixtures.js';
+
+/** One compiled module of the agent (dist/, from tsc) with what it imports, as one ESM file. */
+async function bundleModule(entry: string): Promise<string> {
+  const out = await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    write: false,
+    logLevel: 'warning',
+    banner: { js: "import { createRequire as __probeRequire } from 'node:module'; const require = __probeRequire(import.meta.url);" },
+  });
+  const file = out.outputFiles[0];
+  if (file === undefined) throw new Error(`esbuild produced nothing for ${entry}`);
+  return file.text;
+}
 
 t.setTimeout(300_000);
 
@@ -80,8 +100,10 @@ if (requireSystemdHosts(t)) {
         .filter((l) => !/^(NotifyAccess|WatchdogSec|Restart|RestartSec)=/.test(l))
         .map((l) => (l === 'Type=notify' ? 'Type=oneshot' : l.startsWith('ExecStart=') ? `ExecStart=${exec}` : l))
         .join('\n');
+    // The installed agent is one bundle; the probe gets the same module, bundled on its own.
+    await h.writeFile('/usr/local/lib/ea-service-account.mjs', await bundleModule(join(REPO, 'dist', 'systemd', 'service-account.js')));
     await h.writeFile('/usr/local/lib/ea-account-probe.mjs', [
-      "const m = await import('/usr/lib/etcd-agent/dist/systemd/service-account.js');",
+      "const m = await import('/usr/local/lib/ea-service-account.mjs');",
       "console.log(JSON.stringify(await m.ensureServiceAccount('eaprobe', 'eaprobe')));",
     ].join('\n'));
     await h.writeFile('/etc/systemd/system/ea-account-probe.service', probe('/usr/lib/etcd-agent/node /usr/local/lib/ea-account-probe.mjs'));
