@@ -9,8 +9,9 @@
  * `election/<name>/` of a namespace), so `etcdctl elect -l
  * <electionKey>/holder` prints the leader's value as etcd's own tools see it.
  */
-import type { Campaign, Election, ElectionObserver, Etcd3, IOptions, Namespace } from 'etcd3';
+import type { Campaign, Election, Etcd3, IOptions, Namespace } from 'etcd3';
 import { loadEtcd3, type Etcd3Lib } from './etcd3-module.js';
+import { LeaderObserver } from './election-observer.js';
 import { describeError } from '../util/errors.js';
 import type { EtcdTls } from './client.js';
 
@@ -43,7 +44,7 @@ export class ElectionSession {
   private readonly election: Election;
   private readonly candidates: Namespace;
   private current: { campaign: Campaign; elected: boolean } | undefined;
-  private observer: ElectionObserver | undefined;
+  private observer: LeaderObserver | undefined;
   private closed = false;
 
   /** Loads etcd3 on first use (see etcd3-module.ts) and opens the session's client. */
@@ -87,28 +88,18 @@ export class ElectionSession {
   async observe(changed: (value: string | undefined) => void, failed: (reason: string) => void): Promise<void> {
     if (this.closed) throw new Error('the election session is closed');
     await this.cancelObserver();
-    const pending = this.election.observe();
-    const observer = await withDeadline(pending, this.options.callTimeoutMs, 'observing the CA-role election').catch(async (err: unknown) => {
-      // A late observer must not keep running in the background.
-      void pending.then((o) => o.cancel(), () => undefined);
-      throw err;
-    });
+    // Not etcd3's election.observe(): it can settle on a younger candidate than the leader (election-observer.ts).
+    const observer = await LeaderObserver.start(this.candidates, { changed, failed }, this.options.callTimeoutMs);
     if (this.closed) {
-      await observer.cancel();
+      await observer.stop();
       return;
     }
     this.observer = observer;
-    observer.on('change', (value) => changed(value));
-    observer.on('error', (err) => {
-      if (this.observer === observer) this.observer = undefined;
-      void observer.cancel().catch(() => undefined);
-      failed(describeError(err));
-    });
-    changed(observer.leader());
   }
 
+  /** An observer runs (one that failed has stopped: observe again). */
   observing(): boolean {
-    return this.observer !== undefined;
+    return this.observer?.running() === true;
   }
 
   /** Puts `value` up as a candidate; the handlers say when it leads and when the campaign ends. */
@@ -188,7 +179,7 @@ export class ElectionSession {
   private async cancelObserver(): Promise<void> {
     const observer = this.observer;
     this.observer = undefined;
-    if (observer) await withDeadline(observer.cancel(), this.options.callTimeoutMs, 'closing the election observer').catch(() => undefined);
+    if (observer) await withDeadline(observer.stop(), this.options.callTimeoutMs, 'closing the election observer').catch(() => undefined);
   }
 
   /** The candidate key within the candidates namespace (the lease id). */
