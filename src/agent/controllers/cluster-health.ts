@@ -8,7 +8,7 @@ export interface ClusterObservation {
   localMemberId: string | null;
   leaderId: string | null;
   members: MemberStatus[];
-  /** Every member of the initial view is started, healthy, and there is a leader. */
+  /** Formation is done as far as this member can tell: see judgeCluster. */
   complete: boolean;
   localHealthy: boolean;
   reason: string;
@@ -60,27 +60,52 @@ export async function observeCluster(localUrl: string, tls: EtcdTls, expected: V
       };
     }),
   );
-  // A learner serves no client request: it is not ready until promoted.
-  const localHealthy = members.some((m) => m.id === localMemberId && m.healthy && !m.isLearner) && leaderId !== null;
+  const judged = judgeCluster(members, localMemberId, leaderId, expected);
+  return { clusterId: listed.clusterId, localMemberId, leaderId, members, ...judged };
+}
 
-  const problems: string[] = [];
-  if (!leaderId) problems.push('no leader elected yet');
-  if (members.some((m) => m.id === localMemberId && m.isLearner)) problems.push('this member is a learner, waiting to be promoted');
+/**
+ * What one look at the cluster says (pure). `complete` decides formation:
+ * a leader, this member a healthy voter, and every member of the initial
+ * view a member that has started (published its client URLs, which it does
+ * through raft once it has joined). Another initial member that is
+ * unhealthy *after* it started does not hold formation back: a host that
+ * died for good right after the others came up would otherwise leave the
+ * survivors forming forever, with the day-2 controllers that replace it
+ * never started (found by ca-maker-dies: the CA maker was killed right after
+ * it reported formed, before a slower member's first look). Such members
+ * are still named in `reason`.
+ */
+export function judgeCluster(
+  members: MemberStatus[],
+  localMemberId: string | null,
+  leaderId: string | null,
+  expected: View | undefined,
+): { complete: boolean; localHealthy: boolean; reason: string } {
+  // A learner serves no client request: it is not ready until promoted.
+  const local = members.find((m) => m.id === localMemberId);
+  const localHealthy = local !== undefined && local.healthy && !local.isLearner && leaderId !== null;
+
+  const sick = (m: MemberStatus) => `${m.name || m.id} unhealthy: ${m.reason ?? 'no answer'}`;
+  const blocking: string[] = [];
+  const unhealthy: string[] = [];
+  if (!leaderId) blocking.push('no leader elected yet');
+  if (!local) blocking.push('this member is not in the member list');
+  else if (local.isLearner) blocking.push('this member is a learner, waiting to be promoted');
+  else if (!local.healthy) blocking.push(sick(local));
+  const notStarted = new Set<MemberStatus>();
   for (const want of expected ?? []) {
     const m = members.find((x) => x.name === want.name);
-    if (!m) problems.push(`${want.name} is not a member`);
-    else if (m.clientUrls.length === 0) problems.push(`${want.name} has not started yet`);
-    else if (!m.healthy) problems.push(`${want.name} unhealthy: ${m.reason ?? 'no answer'}`);
+    if (!m) blocking.push(`${want.name} is not a member`);
+    else if (m.clientUrls.length === 0) {
+      blocking.push(`${want.name} has not started yet`);
+      notStarted.add(m);
+    }
   }
-  for (const m of members) {
-    if (!expected?.some((w) => w.name === m.name) && !m.healthy) problems.push(`${m.name || m.id} unhealthy: ${m.reason ?? 'no answer'}`);
-  }
+  for (const m of members) if (m !== local && !m.healthy && !notStarted.has(m)) unhealthy.push(sick(m));
+  const problems = [...blocking, ...unhealthy];
   return {
-    clusterId: listed.clusterId,
-    localMemberId,
-    leaderId,
-    members,
-    complete: problems.length === 0,
+    complete: blocking.length === 0,
     localHealthy,
     reason: problems.length === 0 ? `all ${members.length} members healthy` : problems.join('; '),
   };
