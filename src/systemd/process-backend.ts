@@ -145,6 +145,11 @@ export class ProcessServiceManager implements ServiceManager {
     });
   }
 
+  /** The process backend's snapshot is always current. */
+  async refreshStatus(): Promise<ServiceStatus> {
+    return this.status();
+  }
+
   async isActive(): Promise<boolean> {
     return this.current !== undefined && this.state === 'active';
   }

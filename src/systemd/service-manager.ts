@@ -52,6 +52,11 @@ export interface ServiceManager {
   restart(): Promise<void>;
   stop(): Promise<void>;
   isActive(): Promise<boolean>;
+  /**
+   * Asks the service manager now and returns the fresh snapshot (the systemd
+   * backend otherwise asks at its poll's pace): for decisions, never for the status API.
+   */
+  refreshStatus(): Promise<ServiceStatus>;
   /** Synchronous snapshot: the status API must never wait. */
   status(): ServiceStatus;
   /** Agent shutdown: release resources (the process backend also stops its child). */

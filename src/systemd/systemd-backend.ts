@@ -259,10 +259,14 @@ export class SystemdServiceManager implements ServiceManager {
   }
 
   isActive(): Promise<boolean> {
+    return this.refreshStatus().then((s) => s.state === 'active');
+  }
+
+  refreshStatus(): Promise<ServiceStatus> {
     return this.serialize(async () => {
       this.requireUnit();
       await this.refresh();
-      return this.snapshot.state === 'active';
+      return this.status();
     });
   }
 
@@ -326,7 +330,7 @@ export class SystemdServiceManager implements ServiceManager {
     // `systemctl show` child process per second on every packaged node; the
     // snapshot is refreshed when something changed here or when it is as old
     // as the background poll's period. Whoever acts on "not running" asks
-    // again first (EtcdService.ensureRunning through isActive(), and start()).
+    // again first (EtcdService.ensureRunning through refreshStatus(), and start()).
     if (written || this.props.size === 0 || this.unit !== this.refreshedUnit || Date.now() - this.refreshedAt >= this.pollMs) await this.refresh();
     const loadedFrom = one(this.props, 'FragmentPath');
     const stale = one(this.props, 'NeedDaemonReload') === 'yes';

@@ -43,6 +43,9 @@ class FakeManager implements ServiceManager {
   async isActive(): Promise<boolean> {
     return this.state === 'active';
   }
+  async refreshStatus(): Promise<ServiceStatus> {
+    return this.status();
+  }
   status(): ServiceStatus {
     return { state: this.state, restarts: 0, detail: '', recentLog: [] };
   }
@@ -210,10 +213,10 @@ t.test('a stale "not running" snapshot is checked with the service manager befor
   let stale = true;
   const status = manager.status.bind(manager);
   manager.status = () => (stale ? { ...status(), state: 'inactive' } : status());
-  const isActive = manager.isActive.bind(manager);
-  manager.isActive = async () => {
+  const refreshStatus = manager.refreshStatus.bind(manager);
+  manager.refreshStatus = async () => {
     stale = false;
-    return isActive();
+    return refreshStatus();
   };
   manager.calls.length = 0;
   t.equal(await service.ensureRunning(enrollment(true), 'new'), undefined, 'asked again: running, nothing to do');

@@ -76,8 +76,7 @@ export class EtcdService {
     }
     // The snapshot may be seconds old (the systemd backend asks systemd at its poll's pace): a
     // decision to start etcd, or to claim its data dir, is taken on a fresh answer.
-    if (!isRunning(this.manager.status().state)) await this.manager.isActive();
-    const running = isRunning(this.manager.status().state);
+    const running = isRunning(this.manager.status().state) || isRunning((await this.manager.refreshStatus()).state);
     if (running && !unit.changed && !confChanged) return undefined;
     let aside: string | undefined;
     // A member's first start (a new cluster's, a joiner's, a re-added one's) claims the data dir.
