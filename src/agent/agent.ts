@@ -278,7 +278,11 @@ export class Agent {
     // A member being re-added (wiped data dir, removed member) runs nothing else until it is.
     if (formed && this.repair.rejoin.active()) return this.repair.rejoin.step();
     if (formed && this.certs.expired()) return this.reenroll();
-    if (formed) return this.controllers.runDue(Date.now(), () => this.stopped);
+    if (formed) {
+      // Formed by whichever path (bootstrap, join, repair, restore): the key pairs made ahead at start are not needed.
+      discardSpareKeyPairs();
+      return this.controllers.runDue(Date.now(), () => this.stopped);
+    }
     if (this.state.joining()) return this.membership.joiner.step();
     if (enrollment && this.creds.pki()) return this.bringUp(enrollment);
     if (committed) return this.enroll(committed);
@@ -361,7 +365,6 @@ export class Agent {
     this.observation = observation;
     if (!formed) return;
     this.state.formed = formed;
-    discardSpareKeyPairs();
     this.logger.info({ component: 'agent', clusterId: formed.clusterId, memberId: formed.memberId }, 'cluster formed; etcd.conf now says existing');
   }
 
