@@ -22,7 +22,7 @@
 //   dist/bundle-meta.json; packaging/gen/copyright.ts reads it).
 import { build } from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXTERNAL_MODULES } from './runtime-modules.mjs';
 
@@ -96,21 +96,29 @@ const protoSrc = join(repo, 'node_modules', 'etcd3', 'proto');
 mkdirSync(join(outdir, 'proto'), { recursive: true });
 for (const f of readdirSync(protoSrc).filter((n) => n.endsWith('.proto'))) copyFileSync(join(protoSrc, f), join(outdir, 'proto', f));
 
-writeFileSync(join(outdir, 'THIRD-PARTY-LICENSES'), licences(Object.keys(result.metafile.inputs)));
-writeFileSync(metafile, JSON.stringify(result.metafile));
+// Worked out once, here: the licence file below and the package's copyright
+// file (packaging/gen/copyright.ts reads `etcdAgentPackages` from the metafile).
+const packages = packageDirs(Object.keys(result.metafile.inputs));
+writeFileSync(join(outdir, 'THIRD-PARTY-LICENSES'), licences(packages));
+writeFileSync(metafile, JSON.stringify({ ...result.metafile, etcdAgentPackages: packages }));
 
-/** The licence text of every package that has a file in the bundle. */
-function licences(inputs) {
+/** The package directories ("node_modules/a", "node_modules/@s/b", nested ones too) that have a file in the bundle, sorted. */
+function packageDirs(inputs) {
   const dirs = new Set();
   for (const input of inputs) {
     const parts = input.split(/[\\/]/);
     const at = parts.lastIndexOf('node_modules');
     if (at < 0) continue;
     const n = parts[at + 1]?.startsWith('@') ? 3 : 2;
-    dirs.add(parts.slice(0, at + n).join(sep));
+    dirs.add(parts.slice(0, at + n).join('/'));
   }
+  return [...dirs].sort();
+}
+
+/** The licence text of every package that has a file in the bundle. */
+function licences(dirs) {
   const out = ['Third-party software bundled into etcd-agent (dist/bundle/etcd-agent.js and its chunks).', ''];
-  for (const dir of [...dirs].sort()) {
+  for (const dir of dirs) {
     const abs = resolve(repo, dir);
     const pkg = JSON.parse(readFileSync(join(abs, 'package.json'), 'utf8'));
     const file = readdirSync(abs).find((f) => /^(licen[cs]e|copying)/i.test(f));

@@ -64,20 +64,17 @@ export function bundledModules(libDir: string): BundledModule[] {
 }
 
 /**
- * The npm modules esbuild put into the agent's bundle (scripts/bundle.mjs),
- * from its metafile: every package that contributed a file. `modulesRoot` is
- * where the bundler read them from (the repository).
+ * The npm modules esbuild put into the agent's bundle: every package that
+ * contributed a file, as scripts/bundle.mjs listed them in its metafile
+ * (`etcdAgentPackages`, worked out there once for its licence file too).
+ * `modulesRoot` is where the bundler read them from (the repository).
  */
 export function modulesInBundle(metafile: string, modulesRoot: string): BundledModule[] {
-  const meta = JSON.parse(readFileSync(metafile, 'utf8')) as { inputs?: Record<string, unknown> };
-  const paths = new Set<string>();
-  for (const input of Object.keys(meta.inputs ?? {})) {
-    const parts = input.split('/');
-    const at = parts.lastIndexOf('node_modules');
-    if (at < 0) continue;
-    paths.add(parts.slice(0, at + ((parts[at + 1] ?? '').startsWith('@') ? 3 : 2)).join('/'));
+  const meta = JSON.parse(readFileSync(metafile, 'utf8')) as { etcdAgentPackages?: unknown };
+  const paths = meta.etcdAgentPackages;
+  if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p): p is string => typeof p === 'string' && p.startsWith('node_modules/'))) {
+    throw new Error(`copyright: ${metafile} lists no bundled npm module (etcdAgentPackages); is it the metafile scripts/bundle.mjs wrote for the agent's bundle?`);
   }
-  if (paths.size === 0) throw new Error(`copyright: ${metafile} names no npm module; is it esbuild's metafile of the agent's bundle?`);
   return [...paths].sort((a, b) => a.localeCompare(b)).map((p) => describeModule(join(modulesRoot, p), p));
 }
 

@@ -10,25 +10,20 @@ import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { SystemdTestBed, requireSystemdHosts, type SystemdHost } from '../helpers/nspawn.js';
 import { waitFor } from '../helpers/wait.js';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { REPO } from '../helpers/fixtures.js';
+import { REPO, tempDir } from '../helpers/fixtures.js';
 
-/** One compiled module of the agent (dist/, from tsc) with what it imports, as one ESM file. */
-async function bundleModule(entry: string): Promise<string> {
-  const out = await build({
-    entryPoints: [entry],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    write: false,
-    logLevel: 'warning',
-    banner: { js: "import { createRequire as __probeRequire } from 'node:module'; const require = __probeRequire(import.meta.url);" },
-  });
-  const file = out.outputFiles[0];
-  if (file === undefined) throw new Error(`esbuild produced nothing for ${entry}`);
-  return file.text;
+/** One compiled module of the agent (dist/, from tsc) with what it imports, as one ESM file: scripts/bundle.mjs with that entry. */
+function bundleModule(entry: string): string {
+  const dir = tempDir(t, 'ea-probe-bundle-');
+  const outdir = join(dir, 'bundle');
+  const r = spawnSync(process.execPath, [join(REPO, 'scripts', 'bundle.mjs'), '--entry', entry, '--outdir', outdir, '--metafile', join(dir, 'meta.json')], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`bundling ${entry} failed: ${r.stderr}`);
+  const chunks = readdirSync(outdir).filter((f) => f.endsWith('.js') && f !== 'etcd-agent.js');
+  if (chunks.length > 0) throw new Error(`bundling ${entry} made chunks (${chunks.join(', ')}); the probe copies one file`);
+  return readFileSync(join(outdir, 'etcd-agent.js'), 'utf8');
 }
 
 t.setTimeout(300_000);
@@ -101,7 +96,7 @@ if (requireSystemdHosts(t)) {
         .map((l) => (l === 'Type=notify' ? 'Type=oneshot' : l.startsWith('ExecStart=') ? `ExecStart=${exec}` : l))
         .join('\n');
     // The installed agent is one bundle; the probe gets the same module, bundled on its own.
-    await h.writeFile('/usr/local/lib/ea-service-account.mjs', await bundleModule(join(REPO, 'dist', 'systemd', 'service-account.js')));
+    await h.writeFile('/usr/local/lib/ea-service-account.mjs', bundleModule(join(REPO, 'dist', 'systemd', 'service-account.js')));
     await h.writeFile('/usr/local/lib/ea-account-probe.mjs', [
       "const m = await import('/usr/local/lib/ea-service-account.mjs');",
       "console.log(JSON.stringify(await m.ensureServiceAccount('eaprobe', 'eaprobe')));",
