@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair, keyIdOfPublicKey } from '../../src/pki/index.js';
 import type { StatusReport } from '../../src/agent/status/model.js';
+import type { EtcdTls } from '../../src/etcd/client.js';
 import { waitFor } from './wait.js';
 import { REPO } from './fixtures.js';
 
@@ -221,6 +222,22 @@ export class NodeSet {
 
   pki(node: TestNode, file: string): string {
     return join(node.root, 'etc', 'etcd', 'pki', file);
+  }
+
+  /** The node's admin client material (etcdctl.crt/.key), as src/etcd's clients take it. */
+  adminTls(node: TestNode): EtcdTls {
+    const read = (file: string) => readFileSync(this.pki(node, file), 'utf8');
+    return { caPem: read('ca.crt'), certPem: read('etcdctl.crt'), keyPem: read('etcdctl.key') };
+  }
+
+  /** For a set of one (`size: 1`): init, start and wait until its cluster formed; its etcd's admin client material. */
+  async formAlone(timeoutMs = 120_000): Promise<{ node: TestNode; tls: EtcdTls; endpoints: string[] }> {
+    await this.init();
+    const [node] = this.nodes;
+    if (!node || this.nodes.length !== 1) throw new Error(`formAlone: the set has ${this.nodes.length} nodes, not 1`);
+    this.start(node);
+    await this.waitFormed([node], timeoutMs);
+    return { node, tls: this.adminTls(node), endpoints: [`https://${node.address}:2379`] };
   }
 
   etcdctl(node: TestNode, args: string[], withCert = true): { status: number | null; stdout: string; stderr: string } {

@@ -9,8 +9,7 @@
  * Real etcd of a one-node agent cluster on loopback (127.0.76.0/24).
  */
 import t from 'tap';
-import { readFileSync } from 'node:fs';
-import { withClient, type EtcdTls } from '../../src/etcd/client.js';
+import { withClient } from '../../src/etcd/client.js';
 import { candidatePrefix, ElectionSession } from '../../src/etcd/election.js';
 import { generateToken } from '../../src/pki/index.js';
 import { NodeSet } from '../helpers/agents.js';
@@ -24,13 +23,7 @@ const ELECTION = '/etcd-agent-test/observer/election';
 const ROUNDS = 12;
 
 t.test('a burst of candidates into a vacant election: the observer names the oldest, every time', async (t) => {
-  await set.init();
-  const [n1] = set.nodes;
-  if (!n1) throw new Error('no node');
-  set.start(n1);
-  await set.waitFormed([n1], 120_000);
-  const tls: EtcdTls = { caPem: readFileSync(set.pki(n1, 'ca.crt'), 'utf8'), certPem: readFileSync(set.pki(n1, 'etcdctl.crt'), 'utf8'), keyPem: readFileSync(set.pki(n1, 'etcdctl.key'), 'utf8') };
-  const endpoints = [`https://${n1.address}:2379`];
+  const { tls, endpoints } = await set.formAlone();
 
   const session = await ElectionSession.open({ endpoints, tls, electionKey: ELECTION, ttlSeconds: 10, callTimeoutMs: 5000 });
   t.teardown(() => session.close());

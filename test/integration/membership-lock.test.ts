@@ -11,9 +11,8 @@
  * Real etcd of a one-node agent cluster on loopback (127.0.69.0/24).
  */
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import { clusterKeys } from '../../src/etcd/keys.js';
-import { withClient, type EtcdTls } from '../../src/etcd/client.js';
+import { withClient } from '../../src/etcd/client.js';
 import { withMembershipLock } from '../../src/etcd/records.js';
 import { generateToken } from '../../src/pki/index.js';
 import { NodeSet } from '../helpers/agents.js';
@@ -23,13 +22,8 @@ const set = new NodeSet({ subnet: 69, count: 1, size: 1, token: generateToken(),
 t.teardown(() => set.cleanup(process.env.KEEP_TEST_DIRS === '1'));
 
 t.test('a stale membership lock of the same holder is taken over only with reclaimOwn', async (t) => {
-  await set.init();
-  const [n1] = set.nodes;
-  if (!n1) throw new Error('no node');
-  set.start(n1);
-  await set.waitFormed([n1], 120_000);
-  const tls: EtcdTls = { caPem: readFileSync(set.pki(n1, 'ca.crt'), 'utf8'), certPem: readFileSync(set.pki(n1, 'etcdctl.crt'), 'utf8'), keyPem: readFileSync(set.pki(n1, 'etcdctl.key'), 'utf8') };
-  const target = { endpoints: [`https://${n1.address}:2379`], tls, timeoutMs: 10_000 };
+  const { tls, endpoints } = await set.formAlone();
+  const target = { endpoints, tls, timeoutMs: 10_000 };
   const key = clusterKeys('locks').membershipLock;
   const me = 'n1 (aaaa)';
 
