@@ -65,3 +65,26 @@ export async function writeRestoredRecord(endpoint: string, tls: EtcdTls, key: s
     await client.put(key).value(JSON.stringify(record));
   });
 }
+
+/**
+ * Revokes the leases of the keys under `prefix` (the agent's own keys), with
+ * every key on them; returns how many. For a cluster restored from a
+ * snapshot, before any session of its own exists: the snapshot carries the
+ * old cluster's sessions (CA-role candidates, the membership lock, join queue
+ * places), which etcd revives on start and keeps for a full TTL, naming as CA
+ * holder a host that is gone. Leases of keys outside the prefix are the
+ * users' and left alone.
+ */
+export async function revokeLeasesUnder(endpoint: string, tls: EtcdTls, prefix: string, timeoutMs: number): Promise<number> {
+  return withClient([endpoint], tls, timeoutMs, async (client) => {
+    const kvs = await client.getAll().prefix(prefix).exec().then((r) => r.kvs);
+    const leases = new Set(kvs.map((kv) => kv.lease).filter((id) => id !== '0'));
+    for (const ID of leases) {
+      // Gone already (expired meanwhile) is what was wanted.
+      await client.leaseClient.leaseRevoke({ ID }).catch((err: unknown) => {
+        if (!/requested lease not found/i.test(String(err))) throw err;
+      });
+    }
+    return leases.size;
+  });
+}

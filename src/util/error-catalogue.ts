@@ -284,6 +284,10 @@ export const ERROR_CATALOGUE = {
     action: 'Run the same `etcd-agent restore --snapshot FILE` again: it starts over from the state it saved first (nothing is lost), then start the agent.',
     exit: 2,
   },
+  EA_RESTORE_NOT_SETTLED: {
+    meaning: "On the first start after `etcd-agent restore`, the old cluster's leases that came along in the snapshot (CA-role candidates, the membership lock, join queue places) could not be revoked yet, usually because the local etcd does not answer yet; the CA-role election and membership changes wait for it.",
+    action: 'Nothing while it lasts seconds: the agent tries again. If it persists, check the local etcd (`etcd-agent status`, `journalctl -u etcd`).',
+  },
   EA_RESTORE_FAILED: {
     meaning: 'A step of `etcd-agent restore` failed after it began; the message says which step, what was already done and where the old data dir is (never deleted).',
     action: 'Fix the cause named in the message and run the restore again; `docs/disaster-recovery.md` says how to go back to the old data dir.',

@@ -88,6 +88,26 @@ function fingerprint(dir: string): Record<string, string> {
   return out;
 }
 
+/**
+ * Polls `n`'s /status every 200 ms until the CA-role election has named it
+ * holder for 12 s on end (longer than a CA-role lease, 8 s, lives on in a
+ * restored cluster), at most 90 s; resolves with the CA holders it named, in
+ * order, each run of one name once.
+ */
+async function watchCaHolder(set: NodeSet, n: TestNode): Promise<string[]> {
+  const named: string[] = [];
+  const deadline = Date.now() + 90_000;
+  let selfSince: number | undefined;
+  while (Date.now() < deadline) {
+    const holder = await set.status(n).then((s) => s.caHolder, () => null);
+    if (holder && named.at(-1) !== holder.name) named.push(holder.name);
+    selfSince = holder?.self && holder.source === 'election' ? (selfSince ?? Date.now()) : undefined;
+    if (selfSince !== undefined && Date.now() - selfSince >= 12_000) return named;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return [...named, '(the survivor did not hold the CA role for 12 s on end within 90 s)'];
+}
+
 /** Polls every node's etcd for the cluster id it serves, in the background, until stopped; records what it saw. */
 function watchClusterIds(set: NodeSet): { stop(): Promise<Map<string, Set<string>>> } {
   const seen = new Map<string, Set<string>>();
@@ -196,10 +216,20 @@ t.test('issue 12 #3: quorum lost for good, restore on the survivor, two reinstal
   t.ok(readdirSync(dataParent).some((d) => d.startsWith(`${cluster}.before-restore-`)), 'the old data dir is kept beside the new one');
 
   set.start(survivor);
+  // The snapshot holds the old cluster's CA-role candidates of all three hosts; revived by etcd, they would
+  // name a gone host as CA holder for seconds (a joiner admitted then asks it to sign, for ever).
+  const holdersSeen = watchCaHolder(set, survivor);
   await set.waitFormed([survivor], 60_000);
   t.equal(endpointStatus(survivor)!.clusterId, newId?.[1], 'etcd serves the cluster id the restore announced');
   t.equal((await set.status(survivor)).cluster.id, newId?.[1], '/status says the new cluster id');
   t.same(values(survivor), expected, 'every key written before the snapshot');
+  const named = await holdersSeen;
+  t.same(named.filter((n) => n !== survivor.name), [], `the survivor's /status never named another host as CA holder (saw ${named.join(', ')})`);
+  t.equal(named.at(-1), survivor.name, 'the survivor holds the CA role');
+  const revoked = /"revoked":(\d+)[^\n]*revoked the old cluster's leases that came along in the snapshot/.exec(readFileSync(survivor.logFile, 'utf8'));
+  t.ok(Number(revoked?.[1]) >= 3, `the survivor revoked the snapshot's leases, at least the three old CA-role candidates (${revoked?.[1] ?? 'none logged'})`);
+  const candidates = set.etcdctl(survivor, ['get', `/etcd-agent/${cluster}/ca/election`, '--prefix', '--print-value-only']);
+  t.equal((candidates.stdout.match(/"nodeId"/g) ?? []).length, 1, `one CA-role candidate left, the survivor's own: ${candidates.stdout}`);
 
   // The two hosts reinstalled: same names and addresses, fresh disks, same join token.
   const watch = watchClusterIds(set);

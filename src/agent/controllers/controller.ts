@@ -14,6 +14,21 @@ export interface Controller {
   reconcile(): Promise<void>;
 }
 
+/**
+ * `inner`, run each round only once `first()` resolved: while `first` fails,
+ * its error is `inner`'s error of the round (shown in /status) and `inner`
+ * does not run.
+ */
+export function runAfter(first: () => Promise<void>, inner: Controller): Controller {
+  return {
+    name: inner.name,
+    intervalMs: inner.intervalMs,
+    reconcile: async () => {
+      await first();
+      await inner.reconcile();
+    },
+  };
+}
 
 interface Slot {
   controller: Controller;

@@ -1,7 +1,7 @@
 import { endpointStatus, type EtcdTls } from '../../etcd/client.js';
 import { clusterKeys } from '../../etcd/keys.js';
-import { readRestoredRecord, writeRestoredRecord, type RestoredRecord } from '../../etcd/lineage.js';
-import { describeError } from '../../util/errors.js';
+import { readRestoredRecord, revokeLeasesUnder, writeRestoredRecord, type RestoredRecord } from '../../etcd/lineage.js';
+import { defineError, describeError } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { Enrollment, FormedMarker, KnownMembers, StateStore } from '../bootstrap/state-store.js';
 import type { AgentConfig } from '../config/types.js';
@@ -10,6 +10,13 @@ import type { ClusterObservation } from './cluster-health.js';
 import type { Controller } from './controller.js';
 
 const PROBE_TIMEOUT_MS = 3000;
+
+export const RestoreNotSettled = defineError(
+  'EA_RESTORE_NOT_SETTLED',
+  (why: string) =>
+    `this cluster was restored from a snapshot and the old cluster's sessions it brought along (leases) are not revoked yet: ${why}; ` +
+    'the CA-role election and membership changes wait for it, and the agent tries again',
+);
 
 /** Evidence that this node's cluster was restored into another one. */
 export interface Supersession {
@@ -47,6 +54,13 @@ export interface LineageParts {
  *
  * A member that reaches no member of the new cluster cannot know; it keeps
  * its etcd running, which alone (no quorum of the old cluster) serves nothing.
+ *
+ * The first time a restored cluster runs, every lease on the agent's keys came
+ * from the snapshot: the old cluster's CA-role candidates, membership lock and
+ * join queue places, revived by etcd for a full TTL. They are revoked before the
+ * record is written, and the controllers that take leases of their own wait
+ * for `settle()`: otherwise the election names a gone host as CA holder for
+ * seconds, and a joiner admitted then asks that host to sign.
  */
 export class LineageController implements Controller {
   readonly name = 'lineage';
@@ -66,7 +80,23 @@ export class LineageController implements Controller {
       await this.parts.superseded(evidence);
       return;
     }
-    if (formed.restored && !this.recorded) await this.record(formed);
+    if (formed.restored && !this.recorded) await this.record(formed).catch((err: unknown) => {
+      // etcd may not run yet; the next round (or the next settle()) tries again.
+      this.parts.logger.debug({ component: 'lineage', err: describeError(err) }, 'could not record the restore lineage yet');
+    });
+  }
+
+  /**
+   * Resolves once the restored cluster's old leases are revoked and the
+   * record is written (at once on a node that was not restored); throws
+   * EA_RESTORE_NOT_SETTLED while that cannot be done yet.
+   */
+  async settle(): Promise<void> {
+    const formed = this.parts.formed();
+    if (!formed.restored || this.recorded) return;
+    await this.record(formed).catch((err: unknown) => {
+      throw RestoreNotSettled(describeError(err));
+    });
   }
 
   /** The other members' client URLs this node knows of. */
@@ -100,32 +130,37 @@ export class LineageController implements Controller {
     return answers.find((a) => a !== undefined);
   }
 
-  /** Once etcd runs: the record lists this cluster and every id it replaces (older ones came along in the snapshot). */
+  /**
+   * Once etcd runs: the record lists this cluster and every id it replaces
+   * (older ones came along in the snapshot). No record of this cluster yet
+   * means this is its first run: the snapshot's leases on the agent's keys are revoked first, so a
+   * record present always means they are gone (a restart never revokes the
+   * sessions of the running cluster).
+   */
   private async record(formed: FormedMarker): Promise<void> {
     const restored = formed.restored!;
     const url = localClientUrl(this.parts.config);
     const tls = this.parts.tls();
     const key = clusterKeys(this.parts.config.cluster.name).restored;
-    try {
-      const existing = await readRestoredRecord(url, tls, key, PROBE_TIMEOUT_MS);
-      const supersedes = [...new Set([...restored.supersedes, ...(existing?.supersedes ?? []), ...(existing && existing.clusterId !== formed.clusterId ? [existing.clusterId] : [])])]
-        .filter((id) => id !== formed.clusterId)
-        .slice(0, 64);
-      const want: RestoredRecord = {
-        clusterId: formed.clusterId,
-        supersedes,
-        restoredAt: restored.at,
-        by: this.parts.config.node.name,
-        snapshot: { file: restored.snapshot, revision: restored.revision },
-      };
-      if (!existing || existing.clusterId !== want.clusterId || supersedes.some((id) => !existing.supersedes.includes(id))) {
-        await writeRestoredRecord(url, tls, key, want, PROBE_TIMEOUT_MS);
-        this.parts.logger.info({ component: 'lineage', clusterId: want.clusterId, supersedes }, 'recorded in etcd which clusters this restored one replaces');
-      }
-      this.recorded = true;
-    } catch (err) {
-      // etcd may not run yet; the next round tries again.
-      this.parts.logger.debug({ component: 'lineage', err: describeError(err) }, 'could not record the restore lineage yet');
+    const existing = await readRestoredRecord(url, tls, key, PROBE_TIMEOUT_MS);
+    if (existing?.clusterId !== formed.clusterId) {
+      const revoked = await revokeLeasesUnder(url, tls, clusterKeys(this.parts.config.cluster.name).prefix, PROBE_TIMEOUT_MS);
+      this.parts.logger.info({ component: 'lineage', clusterId: formed.clusterId, revoked }, "revoked the old cluster's leases that came along in the snapshot");
     }
+    const supersedes = [...new Set([...restored.supersedes, ...(existing?.supersedes ?? []), ...(existing && existing.clusterId !== formed.clusterId ? [existing.clusterId] : [])])]
+      .filter((id) => id !== formed.clusterId)
+      .slice(0, 64);
+    const want: RestoredRecord = {
+      clusterId: formed.clusterId,
+      supersedes,
+      restoredAt: restored.at,
+      by: this.parts.config.node.name,
+      snapshot: { file: restored.snapshot, revision: restored.revision },
+    };
+    if (!existing || existing.clusterId !== want.clusterId || supersedes.some((id) => !existing.supersedes.includes(id))) {
+      await writeRestoredRecord(url, tls, key, want, PROBE_TIMEOUT_MS);
+      this.parts.logger.info({ component: 'lineage', clusterId: want.clusterId, supersedes }, 'recorded in etcd which clusters this restored one replaces');
+    }
+    this.recorded = true;
   }
 }

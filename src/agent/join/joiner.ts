@@ -145,8 +145,9 @@ export class Joiner {
       );
     } catch (err) {
       // Refused or unreachable: the admission may be gone (learner timeout), or the CA role moved (the holder
-      // restarted or died since the admission); ask the cluster again.
-      if (isAgentError(err, 'EA_PEER_REFUSED') || isAgentError(err, 'EA_PEER_UNREACHABLE')) await this.recheck(js);
+      // restarted or died since the admission); named as itself: the holder named was an earlier host at this
+      // address, which a member's view can hold for a moment. Ask the cluster again.
+      if ((['EA_PEER_REFUSED', 'EA_PEER_UNREACHABLE', 'EA_PEER_SELF'] as const).some((code) => isAgentError(err, code))) await this.recheck(js);
       throw err;
     }
     creds().setPki(result.pki);
