@@ -20,6 +20,7 @@
  */
 import type { IKeyValue, Namespace, Watcher } from 'etcd3';
 import { describeError } from '../util/errors.js';
+import { withDeadline } from '../util/sleep.js';
 
 export interface LeaderObserverHandlers {
   /** The leader's value changed (undefined: nobody leads). Called once at start with the current leader. */
@@ -45,17 +46,12 @@ export class LeaderObserver {
    */
   static async start(candidates: Namespace, handlers: LeaderObserverHandlers, timeoutMs: number): Promise<LeaderObserver> {
     const observer = new LeaderObserver(candidates, handlers);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await new Promise<void>((resolve, reject) => {
-        observer.firstRead = { resolve, reject };
-        timer = setTimeout(() => reject(new Error(`observing the election: no answer from etcd within ${timeoutMs} ms`)), timeoutMs);
-      });
+      await withDeadline(new Promise<void>((resolve, reject) => (observer.firstRead = { resolve, reject })), timeoutMs, 'observing the election');
     } catch (err) {
       await observer.stop();
       throw err;
     } finally {
-      clearTimeout(timer);
       observer.firstRead = undefined;
     }
     return observer;
@@ -70,11 +66,6 @@ export class LeaderObserver {
     this.watcher.on('connected', () => this.refresh());
     this.watcher.on('data', () => this.refresh());
     this.watcher.on('error', (err: Error) => this.fail(describeError(err)));
-  }
-
-  /** The leader's value as last read (undefined: nobody leads, or not read yet). */
-  leader(): string | undefined {
-    return this.last === UNSET ? undefined : this.last;
   }
 
   /** False once stopped, or once the watch or a read failed. */

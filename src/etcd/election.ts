@@ -13,6 +13,7 @@ import type { Campaign, Election, Etcd3, IOptions, Namespace } from 'etcd3';
 import { loadEtcd3, type Etcd3Lib } from './etcd3-module.js';
 import { LeaderObserver } from './election-observer.js';
 import { describeError } from '../util/errors.js';
+import { withDeadline } from '../util/sleep.js';
 import type { EtcdTls } from './client.js';
 
 export interface ElectionSessionOptions {
@@ -187,12 +188,4 @@ export class ElectionSession {
     const full = await withDeadline(campaign.getCampaignKey(), this.options.callTimeoutMs, 'granting the CA-role lease');
     return full.slice(candidatePrefix(this.options.electionKey).length);
   }
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer from etcd within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

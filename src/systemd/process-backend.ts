@@ -150,10 +150,6 @@ export class ProcessServiceManager implements ServiceManager {
     return this.status();
   }
 
-  async isActive(): Promise<boolean> {
-    return this.current !== undefined && this.state === 'active';
-  }
-
   status(): ServiceStatus {
     const status: ServiceStatus = {
       state: this.state,

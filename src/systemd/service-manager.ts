@@ -51,7 +51,6 @@ export interface ServiceManager {
   start(): Promise<void>;
   restart(): Promise<void>;
   stop(): Promise<void>;
-  isActive(): Promise<boolean>;
   /**
    * Asks the service manager now and returns the fresh snapshot (the systemd
    * backend otherwise asks at its poll's pace): for decisions, never for the status API.

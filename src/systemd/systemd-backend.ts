@@ -258,10 +258,6 @@ export class SystemdServiceManager implements ServiceManager {
     });
   }
 
-  isActive(): Promise<boolean> {
-    return this.refreshStatus().then((s) => s.state === 'active');
-  }
-
   refreshStatus(): Promise<ServiceStatus> {
     return this.serialize(async () => {
       this.requireUnit();

@@ -233,7 +233,7 @@ async function runTests(): Promise<void> {
     t.equal(m1.status().pid, pid, 'start() when running is a no-op');
     await healthy('etcd to become healthy');
     t.comment(`etcd healthy ${Date.now() - t0} ms after start()`);
-    t.equal(await m1.isActive(), true);
+    t.equal((await m1.refreshStatus()).state, 'active');
     t.ok(m1.status().recentLog.length > 0, 'etcd output is captured');
     t.ok((await stat(join(workDir, 'etcd.log'))).size > 0, 'etcd.log is written');
     t.notOk(m1.status().recentLog.some((l) => /--data-dir|ETCD_DATA_DIR.*(not|unrecognized)/.test(l) && /error/i.test(l)));
@@ -360,7 +360,7 @@ async function runTests(): Promise<void> {
     t.match(m1.status().detail, /after a requested stop/);
     await new Promise((r) => setTimeout(r, 1500)); // longer than the 500 ms backoff
     t.equal(m1.status().state, 'inactive', 'not restarted');
-    t.equal(await m1.isActive(), false);
+    t.equal((await m1.refreshStatus()).state, 'inactive');
     await t.rejects(stat(pidFile), { code: 'ENOENT' }, 'pid file removed');
     t.equal((await endpointHealthy(ENDPOINT, tls, 1000)).healthy, false);
     await m1.stop(); // idempotent

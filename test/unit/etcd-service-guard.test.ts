@@ -40,9 +40,6 @@ class FakeManager implements ServiceManager {
     this.calls.push('stop');
     this.state = 'inactive';
   }
-  async isActive(): Promise<boolean> {
-    return this.state === 'active';
-  }
   async refreshStatus(): Promise<ServiceStatus> {
     return this.status();
   }

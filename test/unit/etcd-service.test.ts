@@ -64,7 +64,7 @@ t.test('spec validation and order of calls', async (t) => {
   t.equal(s.state, 'inactive');
   t.equal(s.restarts, 0);
   t.same(s.recentLog, []);
-  t.equal(await m.isActive(), false);
+  t.equal((await m.refreshStatus()).state, 'inactive');
   await m.stop();
   await m.close();
 });

@@ -172,7 +172,7 @@ t.test('install every tick asks systemd only at the poll\'s pace; acting on "not
   fake.set({ ActiveState: 'failed', SubState: 'failed', Result: 'exit-code' });
   await manager.install(spec);
   t.equal(manager.status().state, 'active', 'the snapshot is the last answer until the poll or an action asks again');
-  t.equal(await manager.isActive(), false, 'isActive() asks systemd');
+  t.equal((await manager.refreshStatus()).state, 'failed', 'refreshStatus() asks systemd');
   t.equal(manager.status().state, 'failed', 'and the snapshot follows');
 
   fake.calls.length = 0;
@@ -224,14 +224,14 @@ t.test('start and restart never block; a failed unit is reset first; start of a 
   fake.calls.length = 0;
   await manager.stop();
   t.same(fake.calls.filter((c) => !c.includes(' show ')), ['systemctl stop etcd.service']);
-  t.equal(await manager.isActive(), false);
+  t.equal((await manager.refreshStatus()).state, 'inactive');
 });
 
 t.test('status: a failing etcd shows systemd\'s words and the journal, read once per failure', async (t) => {
   const { spec, fake, manager } = fixture(t);
   await manager.install(spec);
   fake.set({ ActiveState: 'activating', SubState: 'auto-restart', Result: 'exit-code', ExecMainCode: '1', ExecMainStatus: '1', ExecMainExitTimestamp: '@1700000100', NRestarts: '3', MainPID: '0' });
-  await manager.isActive();
+  await manager.refreshStatus();
   const s = manager.status();
   t.equal(s.state, 'activating');
   t.equal(s.restarts, 3);
@@ -241,14 +241,14 @@ t.test('status: a failing etcd shows systemd\'s words and the journal, read once
 
   const reads = (): number => fake.calls.filter((c) => c.startsWith('journalctl')).length;
   const before = reads();
-  await manager.isActive();
+  await manager.refreshStatus();
   t.equal(reads(), before, 'same failure: journal not read again');
   fake.set({ NRestarts: '4', ExecMainExitTimestamp: '@1700000110' });
-  await manager.isActive();
+  await manager.refreshStatus();
   t.equal(reads(), before + 1, 'next failure: read again');
 
   fake.set({ ActiveState: 'failed', SubState: 'failed', Result: 'signal', ExecMainCode: '2', ExecMainStatus: '9' });
-  await manager.isActive();
+  await manager.refreshStatus();
   t.match(manager.status().detail, /^failed \(Result=signal\): killed by SIGKILL at /);
   t.equal(manager.status().state, 'failed');
 });
