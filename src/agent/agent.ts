@@ -15,7 +15,7 @@ import { electionRound } from './bootstrap/election-round.js';
 import { enrollWithHolder } from './bootstrap/enrollment.js';
 import { StateStore, type CommittedView, type Enrollment } from './bootstrap/state-store.js';
 import type { AgentConfig } from './config/types.js';
-import { ControllerSet, runAfter } from './controllers/controller.js';
+import { ControllerSet } from './controllers/controller.js';
 import type { ClusterObservation } from './controllers/cluster-health.js';
 import { EtcdService, ServiceController } from './controllers/etcd-service.js';
 import { HealthController } from './controllers/health.js';
@@ -209,9 +209,8 @@ export class Agent {
       this.recovery.lineage,
       new ServiceController(this.etcd, () => state.enrollment!, (did) => this.phase.set('formed', did), (detail) => this.repair.rejoin.begin('wiped', detail)),
       this.health,
-      // A restored cluster's old sessions are revoked before these take leases of their own (lineage.ts).
-      runAfter(() => this.recovery.lineage.settle(), this.caRole),
-      runAfter(() => this.recovery.lineage.settle(), this.membership.controller),
+      this.recovery.lineage.afterRestore(this.caRole),
+      this.recovery.lineage.afterRestore(this.membership.controller),
       this.repair.removalCheck,
       this.recovery.snapshots,
       this.certs,

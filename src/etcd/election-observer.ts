@@ -20,7 +20,7 @@
  */
 import type { IKeyValue, Namespace, Watcher } from 'etcd3';
 import { describeError } from '../util/errors.js';
-import { withDeadline } from '../util/sleep.js';
+import { withDeadline } from './deadline.js';
 
 export interface LeaderObserverHandlers {
   /** The leader's value changed (undefined: nobody leads). Called once at start with the current leader. */

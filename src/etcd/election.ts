@@ -13,7 +13,7 @@ import type { Campaign, Election, Etcd3, IOptions, Namespace } from 'etcd3';
 import { loadEtcd3, type Etcd3Lib } from './etcd3-module.js';
 import { LeaderObserver } from './election-observer.js';
 import { describeError } from '../util/errors.js';
-import { withDeadline } from '../util/sleep.js';
+import { withDeadline } from './deadline.js';
 import type { EtcdTls } from './client.js';
 
 export interface ElectionSessionOptions {

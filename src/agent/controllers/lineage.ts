@@ -7,7 +7,7 @@ import type { Enrollment, FormedMarker, KnownMembers, StateStore } from '../boot
 import type { AgentConfig } from '../config/types.js';
 import { clientUrl, localClientUrl } from '../files/etcd-files.js';
 import type { ClusterObservation } from './cluster-health.js';
-import type { Controller } from './controller.js';
+import { runAfter, type Controller } from './controller.js';
 
 const PROBE_TIMEOUT_MS = 3000;
 
@@ -99,6 +99,11 @@ export class LineageController implements Controller {
     });
   }
 
+  /** `inner` (a controller that takes leases), run only once settle() resolved. */
+  afterRestore(inner: Controller): Controller {
+    return runAfter(() => this.settle(), inner);
+  }
+
   /** The other members' client URLs this node knows of. */
   async knownUrls(): Promise<string[]> {
     const { config, store } = this.parts;
@@ -141,13 +146,14 @@ export class LineageController implements Controller {
     const restored = formed.restored!;
     const url = localClientUrl(this.parts.config);
     const tls = this.parts.tls();
-    const key = clusterKeys(this.parts.config.cluster.name).restored;
-    const existing = await readRestoredRecord(url, tls, key, PROBE_TIMEOUT_MS);
-    if (existing?.clusterId !== formed.clusterId) {
-      const revoked = await revokeLeasesUnder(url, tls, clusterKeys(this.parts.config.cluster.name).prefix, PROBE_TIMEOUT_MS);
+    const keys = clusterKeys(this.parts.config.cluster.name);
+    const existing = await readRestoredRecord(url, tls, keys.restored, PROBE_TIMEOUT_MS);
+    const firstRun = existing?.clusterId !== formed.clusterId;
+    if (firstRun) {
+      const revoked = await revokeLeasesUnder(url, tls, keys.prefix, PROBE_TIMEOUT_MS);
       this.parts.logger.info({ component: 'lineage', clusterId: formed.clusterId, revoked }, "revoked the old cluster's leases that came along in the snapshot");
     }
-    const supersedes = [...new Set([...restored.supersedes, ...(existing?.supersedes ?? []), ...(existing && existing.clusterId !== formed.clusterId ? [existing.clusterId] : [])])]
+    const supersedes = [...new Set([...restored.supersedes, ...(existing?.supersedes ?? []), ...(existing && firstRun ? [existing.clusterId] : [])])]
       .filter((id) => id !== formed.clusterId)
       .slice(0, 64);
     const want: RestoredRecord = {
@@ -157,8 +163,8 @@ export class LineageController implements Controller {
       by: this.parts.config.node.name,
       snapshot: { file: restored.snapshot, revision: restored.revision },
     };
-    if (!existing || existing.clusterId !== want.clusterId || supersedes.some((id) => !existing.supersedes.includes(id))) {
-      await writeRestoredRecord(url, tls, key, want, PROBE_TIMEOUT_MS);
+    if (firstRun || supersedes.some((id) => !existing.supersedes.includes(id))) {
+      await writeRestoredRecord(url, tls, keys.restored, want, PROBE_TIMEOUT_MS);
       this.parts.logger.info({ component: 'lineage', clusterId: want.clusterId, supersedes }, 'recorded in etcd which clusters this restored one replaces');
     }
     this.recorded = true;
