@@ -7,11 +7,12 @@ export interface KeyPairPem {
 
 /**
  * Key pairs made ahead of need (prepareKeyPairs), handed out first. A fresh
- * node needs up to three on its way to a formed cluster (server key at start,
- * client key at enrollment, the CA key if it holds the CA role); made while it
- * discovers and agrees, they are ready when enrollment asks, instead of
- * 0.1–0.5 s each on the formation's critical path. Held in memory only, like
- * every key the agent uses; dropped once the node is formed.
+ * node needs three on its way to a formed cluster: its server key at start
+ * (made then: it is the node's identity on the peer API), then the client key
+ * at enrollment and the CA key if it holds the CA role. Those two are made
+ * while it discovers and agrees, so they are ready when enrollment asks,
+ * instead of 0.1–0.5 s each on the formation's critical path. Held in memory
+ * only, like every key the agent uses; dropped once the node is formed.
  */
 const spares: Promise<KeyPairPem>[] = [];
 

@@ -10,6 +10,7 @@ import {
   peerInfoSchema,
   type PeerInfo,
 } from '../../src/agent/peer/protocol.js';
+import * as protocol from '../../src/agent/peer/protocol.js';
 import { newNonce } from '../../src/pki/index.js';
 
 const ajv = new Ajv({ strict: false });
@@ -68,4 +69,17 @@ t.test('an enroll answer cannot smuggle lines into etcd.conf or the terminal', a
   t.notOk(valid(enrollResponseSchema, { ...answer, initialClusterToken: 'prod-abc\nETCD_FOO=1' }), 'a token with a line break');
   t.notOk(valid(enrollResponseSchema, { ...answer, clusterName: `prod${ESC}` }), 'a cluster name with an escape');
   t.notOk(valid(enrollResponseSchema, { ...answer, certificate: `${pem}${ESC}[2J` }), 'a PEM with an escape');
+});
+
+// The peer API's Ajv instances skip validating schemas against the meta-schema at start
+// (validateSchema: false, src/agent/peer/server.ts and client.ts); this is where it happens instead.
+t.test('every peer protocol schema is valid JSON Schema (draft-07)', async (t) => {
+  const checker = new Ajv({ strict: true });
+  const schemas = Object.entries(protocol).filter(([name, value]) => name.endsWith('Schema') && typeof value === 'object');
+  t.ok(schemas.length >= 12, `found the protocol's schemas (${schemas.length})`);
+  for (const [name, schema] of schemas) {
+    t.ok(checker.validateSchema(schema as object), `${name}: ${checker.errorsText(checker.errors)}`);
+    t.doesNotThrow(() => checker.compile(schema as object), `${name} compiles in strict mode`);
+  }
+  t.notOk(checker.validateSchema({ type: 'object', properties: { a: { type: 'strnig' } } }), 'the check itself refuses an invalid schema');
 });

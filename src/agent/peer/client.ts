@@ -44,7 +44,8 @@ export const PeerIsSelf = defineError('EA_PEER_SELF', (endpoint: string) => `${e
 /** The server's code for "your pending hello is gone, start again" (src/agent/peer/errors.ts). */
 const HELLO_EXPIRED = 'EA_PEER_HELLO_EXPIRED';
 
-const ajv = new Ajv({ allErrors: false, strict: false });
+// validateSchema: the answer schemas are constants, checked against the meta-schema by test/unit/peer-protocol.test.ts.
+const ajv = new Ajv({ allErrors: false, strict: false, validateSchema: false });
 const validators = new WeakMap<object, ValidateFunction>();
 function validatorFor(schema: object): ValidateFunction {
   let v = validators.get(schema);
@@ -57,7 +58,8 @@ function validatorFor(schema: object): ValidateFunction {
 
 export interface PeerClientOptions {
   clusterName: string;
-  helloKey: Buffer;
+  /** Still being derived while the agent starts (scrypt, costly by design); awaited by the hello. */
+  helloKey: Buffer | Promise<Buffer>;
   /** The certificate this agent presents now (ephemeral, later cluster-issued). */
   tls: () => ClientTls;
   selfInfo: () => PeerInfo;
@@ -110,8 +112,8 @@ export class PeerClient {
     // The server says nothing about itself yet; an agent serves and dials with one certificate, so this is us.
     if (start.serverFingerprint === clientFingerprint) throw PeerIsSelf(endpoint.key);
     const self = this.options.selfInfo();
-
-    const proof = helloProof(this.options.helloKey, {
+    const helloKey = await this.options.helloKey;
+    const proof = helloProof(helloKey, {
       role: 'client',
       ownFingerprint: clientFingerprint,
       peerFingerprint: start.serverFingerprint,
@@ -122,7 +124,7 @@ export class PeerClient {
     if (finish.serverFingerprint !== start.serverFingerprint) throw PeerImpostor(endpoint.key);
     const finished = this.parse<HelloFinishResponse>(endpoint, finish, helloFinishResponseSchema);
     const serverProved = verifyHelloProof(
-      this.options.helloKey,
+      helloKey,
       {
         role: 'server',
         ownFingerprint: finish.serverFingerprint,

@@ -38,9 +38,10 @@ export interface PeerSide {
  * The peer API's three parts for one node, wired to each other and to the
  * admission gate: the client (hellos and calls out), the tracker (who we have
  * authenticated), the server (hellos and requests in). Both directions share
- * one hello key, derived once (deriveHelloKeyAsync: scrypt, costly by design).
+ * one hello key, derived once (deriveHelloKeyAsync: scrypt, costly by design);
+ * the parts take it while it is still being derived, so the APIs listen meanwhile.
  */
-export function createPeerParts(config: AgentConfig, side: PeerSide, helloKey: Buffer, logger: Logger): { client: PeerClient; tracker: PeerTracker; server: PeerServer } {
+export function createPeerParts(config: AgentConfig, side: PeerSide, helloKey: Promise<Buffer>, logger: Logger): { client: PeerClient; tracker: PeerTracker; server: PeerServer } {
   const client = new PeerClient({
     clusterName: config.cluster.name,
     helloKey,
