@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { generateKeyPair, keyIdOfPublicKey } from '../../src/pki/index.js';
 import type { StatusReport } from '../../src/agent/status/model.js';
 import type { EtcdTls } from '../../src/etcd/client.js';
-import { waitFor } from './wait.js';
+import { registerDescriber, waitFor } from './wait.js';
 import { REPO } from './fixtures.js';
 
 export const CLI = join(REPO, 'bin', 'etcd-agent.js');
@@ -82,6 +82,7 @@ export function cliAsync(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs 
 export class NodeSet {
   readonly nodes: TestNode[] = [];
   private dir = '';
+  private unregister: () => void = () => undefined;
 
   constructor(private readonly options: NodeSetOptions) {}
 
@@ -89,6 +90,7 @@ export class NodeSet {
   async init(extraInitArgs: (n: TestNode) => string[] = () => []): Promise<void> {
     requireBuilt();
     this.dir = await mkdtemp(join(tmpdir(), `ea-it-${this.options.subnet}-`));
+    this.unregister = registerDescriber(() => this.describe());
     const first = this.options.firstIndex ?? 1;
     const all: TestNode[] = [];
     for (let i = first; i < first + this.options.count; i++) all.push(this.makeNode(i));
@@ -253,6 +255,7 @@ export class NodeSet {
 
   /** Kills every agent and etcd this set started, and removes the roots. */
   async cleanup(keep = false): Promise<void> {
+    this.unregister();
     for (const n of this.nodes) {
       n.proc?.kill('SIGKILL');
       this.killEtcd(n);

@@ -16,7 +16,7 @@ import type { StatusReport } from '../../src/agent/status/model.js';
 import { CLI, requireBuilt } from './agents.js';
 import type { ExecResult } from './fixtures.js';
 import type { TestBed } from './netns.js';
-import { waitFor } from './wait.js';
+import { registerDescriber, waitFor } from './wait.js';
 
 export interface AgentInit {
   cluster: string;
@@ -35,11 +35,15 @@ export interface AgentInit {
 export class NetnsAgents {
   private dir = '';
   private readonly procs = new Map<number, ChildProcess>();
+  private unregister: () => void = () => undefined;
 
   constructor(readonly bed: TestBed) {}
 
   private async ensureDir(): Promise<string> {
-    if (!this.dir) this.dir = await mkdtemp(join(tmpdir(), `${this.bed.id}-agents-`));
+    if (!this.dir) {
+      this.dir = await mkdtemp(join(tmpdir(), `${this.bed.id}-agents-`));
+      this.unregister = registerDescriber(() => this.describe());
+    }
     return this.dir;
   }
 
@@ -181,6 +185,7 @@ export class NetnsAgents {
 
   /** Removes the roots (the bed's destroy() stops the processes). KEEP_TEST_DIRS=1 keeps them. */
   async cleanup(): Promise<void> {
+    this.unregister();
     if (!this.dir) return;
     if (process.env.KEEP_TEST_DIRS === '1') {
       process.stderr.write(`kept agent roots and logs in ${this.dir}\n`);

@@ -1,3 +1,24 @@
+/**
+ * What the running test has started that can say how it is doing (agent sets
+ * register on init and leave on cleanup): a wait that times out without its
+ * own `describe` prints theirs, so a CI failure shows every agent's phase and
+ * log tail rather than only "timed out".
+ */
+const describers = new Set<() => Promise<string>>();
+
+/** Registers a describer for failure messages; returns its removal. */
+export function registerDescriber(describe: () => Promise<string>): () => void {
+  describers.add(describe);
+  return () => {
+    describers.delete(describe);
+  };
+}
+
+async function describeRunning(): Promise<string> {
+  const parts = await Promise.all([...describers].map((d) => d().catch((e: unknown) => `(could not describe: ${String(e)})`)));
+  return parts.filter(Boolean).join('\n');
+}
+
 /** Polls `check` until it returns a value (not undefined/false) or the bound passes; the error names what was awaited and the last observation. */
 export async function waitFor<T>(
   what: string,
@@ -14,7 +35,7 @@ export async function waitFor<T>(
       last = err;
     }
     if (Date.now() > deadline) {
-      const detail = options.describe ? await Promise.resolve(options.describe()).catch((e: unknown) => String(e)) : '';
+      const detail = await Promise.resolve(options.describe ? options.describe() : describeRunning()).catch((e: unknown) => String(e));
       throw new Error(
         `timed out after ${options.timeoutMs} ms waiting for ${what}${last ? `; last error: ${String(last)}` : ''}${detail ? `\n${detail}` : ''}`,
       );
