@@ -139,14 +139,12 @@ export class Agent {
 
   /** Loads state, opens both APIs; resolves once they listen. */
   async start(): Promise<void> {
-    // scrypt (costly by design) in the thread pool while the state loads and the APIs open: the peer
-    // parts take the key still being derived and only a hello waits for it.
+    // scrypt (costly by design) in the thread pool while the APIs open; only a hello waits for the key.
     const helloKey = deriveHelloKeyAsync(this.config.cluster.token, this.config.cluster.name);
     helloKey.catch(() => undefined); // awaited at the end; a failure surfaces there
     await this.store.init();
     await this.state.load(this.store);
     const { state } = this;
-    // A fresh node makes its server key here (its identity on the peer API, needed to listen).
     this.creds = await NodeCredentials.load(this.store, this.pki, this.config.node.name, Boolean(state.enrollment));
     this.peerSet = new PeerSet(discoverySources(this.config, { nodeId: this.creds.nodeId, version: this.options.version }, this.logger));
     const peer = createPeerParts(this.config, {
@@ -220,8 +218,6 @@ export class Agent {
     this.statusServer = createStatusServer({ report: () => this.report(), loopAlive: () => this.loopAlive(), metrics: this.metrics });
     await this.statusServer.listen({ host: this.config.statusApi.host, port: this.config.statusApi.port });
     await this.peerSet.start();
-    // A fresh node makes its other keys (client, maybe the CA's) while it discovers and agrees; not
-    // before listen(): on two cores they would slow the way there (scrypt, the server key).
     if (!state.enrollment && !state.formed) prepareKeyPairs(2);
     await helloKey;
     const { node, cluster, peerApi, statusApi } = this.config;

@@ -10,7 +10,9 @@ export interface KeyPairPem {
  * node needs three on its way to a formed cluster: its server key at start
  * (made then: it is the node's identity on the peer API), then the client key
  * at enrollment and the CA key if it holds the CA role. Those two are made
- * while it discovers and agrees, so they are ready when enrollment asks,
+ * while it discovers and agrees (started once its APIs listen, so they do not
+ * compete on two cores with the hello key's scrypt and the server key's
+ * generation on the way there), so they are ready when enrollment asks,
  * instead of 0.1–0.5 s each on the formation's critical path. Held in memory
  * only, like every key the agent uses; dropped once the node is formed.
  */

@@ -185,8 +185,9 @@ export class PeerServer {
     app.post<{ Body: HelloFinishRequest }>('/v1/hello/finish', { schema: { body: helloFinishSchema } }, async (request) => {
       const pending = this.takePending(request.ip, request.body.serverNonce, clientFingerprint(request));
       const fingerprint = pending.clientFingerprint;
+      const helloKey = await this.handlers.helloKey;
       const ok = verifyHelloProof(
-        await this.handlers.helloKey,
+        helloKey,
         {
           role: 'client',
           ownFingerprint: fingerprint,
@@ -212,7 +213,7 @@ export class PeerServer {
       this.sessions.set(fingerprint, { info, expiresAt: Date.now() + SESSION_TTL_MS });
       this.handlers.peerAuthenticated(info, request.ip);
       const answer: HelloFinishResponse = {
-        proof: helloProof(await this.handlers.helloKey, {
+        proof: helloProof(helloKey, {
           role: 'server',
           ownFingerprint: this.ownFingerprint(),
           peerFingerprint: fingerprint,
